@@ -1,0 +1,197 @@
+//! Settings: built-in defaults ← `plastinka.toml` ← `PLASTINKA_<SECTION>_<KEY>` environment.
+//!
+//! Every setting is documented, with its default, in the `plastinka.toml` at the
+//! repository root; a test keeps that file and [`Config::default`] in step.
+
+use crate::error::InputError;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub data: DataConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// SQLite file used when neither `--db` nor `PLASTINKA_DB` is given.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Upper edges of the price categories in rubles, intervals closed on the right;
+    /// a price above the last edge falls in an open-ended top category.
+    pub price_category_edges: Vec<f64>,
+    /// Copies on hand at which the confidence feature saturates at 1.
+    pub confidence_saturation_copies: u32,
+    /// Years before this are clipped to it (recording and release years).
+    pub min_year: i32,
+    /// Release year gap (re-issue minus recording) used when an upload has no dated re-issue.
+    pub default_release_gap_years: i32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("plastinka.db"),
+        }
+    }
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            // The original's bins (0, 689.999], (689.999, 2490], … (11990, ∞).
+            price_category_edges: vec![689.999, 2490.0, 3990.0, 5590.0, 7390.0, 8590.0, 11990.0],
+            confidence_saturation_copies: 5,
+            min_year: 1950,
+            default_release_gap_years: 15,
+        }
+    }
+}
+
+const ENV_PREFIX: &str = "PLASTINKA_";
+
+impl Config {
+    /// Loads the settings. `explicit` is `--config`/`PLASTINKA_CONFIG`: that file must exist.
+    /// Without it `./plastinka.toml` is read when present.
+    pub fn load(explicit: Option<&Path>) -> Result<Self> {
+        let default_path = Path::new("plastinka.toml");
+        let file = match explicit {
+            Some(path) => Some(read_file(path)?),
+            None if default_path.is_file() => Some(read_file(default_path)?),
+            None => None,
+        };
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::from_parts(file, &env)
+    }
+
+    fn from_parts(file: Option<(PathBuf, toml::Table)>, env: &[(String, String)]) -> Result<Self> {
+        let mut merged = toml::Table::try_from(Config::default())?;
+        let source = match file {
+            Some((path, table)) => {
+                merge(&mut merged, table);
+                path.display().to_string()
+            }
+            None => "built-in defaults".to_string(),
+        };
+        apply_env(&mut merged, env)?;
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e| InputError::new(format!("settings ({source} + environment): {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let edges = &self.data.price_category_edges;
+        if edges.is_empty() || edges[0] <= 0.0 || edges.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(InputError::new(
+                "setting data.price_category_edges: must be positive and strictly increasing",
+            )
+            .into());
+        }
+        if self.data.confidence_saturation_copies == 0 {
+            return Err(InputError::new(
+                "setting data.confidence_saturation_copies: must be at least 1",
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<(PathBuf, toml::Table)> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::in_file(path, format!("cannot read settings: {e}")))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| InputError::in_file(path, format!("not valid TOML: {e}")))?;
+    Ok((path.to_path_buf(), table))
+}
+
+/// Overlays `overlay` on `base`, table by table.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over)) => merge(inner, over),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// `PLASTINKA_DATA_MIN_YEAR=1960` sets `[data] min_year`. The value is read as a TOML
+/// value (`[1, 2]`, `3.5`, `true`), falling back to a plain string.
+fn apply_env(merged: &mut toml::Table, env: &[(String, String)]) -> Result<()> {
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let rest = rest.to_ascii_lowercase();
+        let Some((section, key)) = rest.split_once('_') else {
+            continue;
+        };
+        // Other PLASTINKA_* variables (PLASTINKA_DB, PLASTINKA_CONFIG) are not settings.
+        let Some(toml::Value::Table(table)) = merged.get_mut(section) else {
+            continue;
+        };
+        if !table.contains_key(key) {
+            return Err(InputError::new(format!(
+                "environment variable {name}: [{section}] has no setting «{key}»"
+            ))
+            .into());
+        }
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(raw.clone()));
+        table.insert(key.to_string(), value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults_and_env_overrides_file() {
+        let file: toml::Table = "[data]\nmin_year = 1940\nconfidence_saturation_copies = 3\n"
+            .parse()
+            .unwrap();
+        let env = vec![
+            ("PLASTINKA_DATA_MIN_YEAR".to_string(), "1960".to_string()),
+            ("PLASTINKA_DB".to_string(), "x.db".to_string()),
+        ];
+        let config = Config::from_parts(Some(("f.toml".into(), file)), &env).unwrap();
+        assert_eq!(config.data.min_year, 1960);
+        assert_eq!(config.data.confidence_saturation_copies, 3);
+        assert_eq!(config.data.default_release_gap_years, 15);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let file: toml::Table = "[data]\nmin_yaer = 1940\n".parse().unwrap();
+        let err = Config::from_parts(Some(("f.toml".into(), file)), &[]).unwrap_err();
+        assert!(err.to_string().contains("min_yaer"), "{err}");
+        let env = vec![("PLASTINKA_DATA_NOPE".to_string(), "1".to_string())];
+        assert!(Config::from_parts(None, &env).is_err());
+    }
+
+    #[test]
+    fn shipped_plastinka_toml_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plastinka.toml");
+        let (_, table) = read_file(&path).unwrap();
+        let shipped: Config = toml::Value::Table(table).try_into().unwrap();
+        assert_eq!(shipped, Config::default());
+    }
+}

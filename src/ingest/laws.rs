@@ -1,0 +1,196 @@
+//! The three laws of the monthly store (DESIGN.md "Data rules"), checked before anything
+//! is written:
+//!
+//! 1. stored months form one unbroken sequence of complete months;
+//! 2. the months inside one upload are contiguous (every month has sales);
+//! 3. the stock snapshot is coherent with the sales: no sale on or after the snapshot
+//!    date, no copy sold before it arrived, no snapshot copy that arrives after the
+//!    snapshot — each of these would make the reconstructed stock negative.
+
+use super::SourceFile;
+use super::features::Window;
+use super::rows::ParsedRow;
+use crate::error::InputError;
+use crate::month::{Month, describe};
+use anyhow::Result;
+use chrono::{Duration, NaiveDate};
+use std::collections::BTreeSet;
+
+/// What the store already holds, as far as the laws care.
+#[derive(Debug, Clone, Default)]
+pub struct StoredMonths {
+    /// (month, complete), ascending.
+    pub months: Vec<(Month, bool)>,
+}
+
+/// Derives the upload's window and checks laws 1 and 2 and the completeness rule.
+pub fn window(
+    rows: &[ParsedRow],
+    files: &[SourceFile],
+    stock_date: Option<NaiveDate>,
+    allow_incomplete: bool,
+    stored: &StoredMonths,
+) -> Result<Window> {
+    let sale_dates = rows.iter().filter_map(|r| r.sold);
+    let (Some(earliest), Some(latest)) = (sale_dates.clone().min(), sale_dates.max()) else {
+        return Err(InputError::new("the upload has no sales rows: nothing to store").into());
+    };
+    let stock_date = stock_date.unwrap_or(latest + Duration::days(1));
+
+    let late: Vec<String> = rows
+        .iter()
+        .filter(|r| r.sold.is_some_and(|s| s >= stock_date))
+        .map(|r| {
+            cell(
+                files,
+                r,
+                "Дата заказа",
+                format!(
+                    "sold {} — on or after the snapshot date {stock_date}",
+                    r.sold.unwrap_or(stock_date)
+                ),
+            )
+        })
+        .collect();
+    if !late.is_empty() {
+        return Err(InputError::many(
+            &format!(
+                "upload refused (law 3, snapshot coherence): {} sale(s) on or after the stock snapshot date {stock_date}; the snapshot must describe the shop after every sale in the upload (set --stock-date)",
+                late.len()
+            ),
+            &late,
+        )
+        .into());
+    }
+
+    let first = Month::of(earliest);
+    let last = Month::of(stock_date - Duration::days(1));
+    let window = Window {
+        first,
+        last,
+        stock_date,
+    };
+
+    let with_sales: BTreeSet<Month> = rows.iter().filter_map(|r| r.sold.map(Month::of)).collect();
+    let unfinished = (!window.last_month_complete()).then_some(last);
+    let silent: Vec<Month> = Month::range(first, last)
+        .filter(|m| !with_sales.contains(m) && Some(*m) != unfinished)
+        .collect();
+    if !silent.is_empty() {
+        return Err(InputError::new(format!(
+            "upload refused (law 2, contiguous upload): no sales at all in {} between {first} and {last}; an upload must cover an unbroken run of months — add the missing month's sales file",
+            describe(&silent)
+        ))
+        .into());
+    }
+    if let Some(month) = unfinished
+        && !allow_incomplete
+    {
+        return Err(InputError::new(format!(
+            "upload refused: month {month} is unfinished — the stock snapshot is dated {stock_date}, not after {}; upload it when the month is over, give the real --stock-date, or pass --allow-incomplete-month",
+            month.last_day()
+        ))
+        .into());
+    }
+
+    if let (Some(&(s0, _)), Some(&(s1, _))) = (stored.months.first(), stored.months.last()) {
+        let missing: Vec<Month> = if first > s1.next() {
+            Month::range(s1.next(), first.prev()).collect()
+        } else if last < s0.prev() {
+            Month::range(last.next(), s0.prev()).collect()
+        } else {
+            Vec::new()
+        };
+        if !missing.is_empty() {
+            return Err(InputError::new(format!(
+                "upload refused (law 1, no gaps): the store holds {s0}…{s1} and this upload covers {first}…{last}, which would leave {} missing; upload the missing month(s) too",
+                describe(&missing)
+            ))
+            .into());
+        }
+    }
+    // Only the newest month of the resulting history may be unfinished.
+    let mut after: std::collections::BTreeMap<Month, bool> = stored
+        .months
+        .iter()
+        .copied()
+        .filter(|&(m, _)| m < first || m > last)
+        .collect();
+    for month in Month::range(first, last) {
+        after.insert(month, Some(month) != unfinished);
+    }
+    let newest = after.keys().next_back().copied();
+    let buried: Vec<Month> = after
+        .iter()
+        .filter(|&(&m, &complete)| !complete && Some(m) != newest)
+        .map(|(&m, _)| m)
+        .collect();
+    if !buried.is_empty() {
+        return Err(InputError::new(format!(
+            "upload refused (law 1, complete months): month {} is unfinished and would end up inside the history; upload that month's full sales",
+            describe(&buried)
+        ))
+        .into());
+    }
+    Ok(window)
+}
+
+/// Rows that make the reconstructed stock negative: copies sold before they arrived and
+/// snapshot copies that arrive after the snapshot. With `accept`, each is repaired (the
+/// copy arrives on its sale day / the snapshot day) and counted; otherwise refused.
+pub fn check_coherence(
+    rows: &mut [ParsedRow],
+    files: &[SourceFile],
+    stock_date: NaiveDate,
+    accept: bool,
+) -> Result<usize> {
+    let mut problems = Vec::new();
+    for row in rows.iter_mut() {
+        match row.sold {
+            Some(sold) if row.created > sold => {
+                problems.push(cell(
+                    files,
+                    row,
+                    "Дата создания",
+                    format!("the copy arrived {} but was sold {sold}", row.created),
+                ));
+                if accept {
+                    row.created = sold;
+                }
+            }
+            None if row.created > stock_date => {
+                problems.push(cell(
+                    files,
+                    row,
+                    "Дата создания",
+                    format!(
+                        "the copy arrived {} — after the snapshot date {stock_date}",
+                        row.created
+                    ),
+                ));
+                if accept {
+                    row.created = stock_date;
+                }
+            }
+            _ => {}
+        }
+    }
+    if !problems.is_empty() && !accept {
+        return Err(InputError::many(
+            &format!(
+                "upload refused (law 3, snapshot coherence): {} row(s) would make the reconstructed stock negative; fix the dates, or pass --accept-incoherent to clamp them and record a warning",
+                problems.len()
+            ),
+            &problems,
+        )
+        .into());
+    }
+    Ok(problems.len())
+}
+
+fn cell(files: &[SourceFile], row: &ParsedRow, column: &str, message: String) -> String {
+    let path = files
+        .get(row.file as usize)
+        .map_or("?".into(), |f| f.path.display().to_string());
+    format!("{path}: row {}, column «{column}»: {message}", row.row)
+}

@@ -1,0 +1,12 @@
+//! plastinka: monthly sales forecasts for a record shop.
+//!
+//! Data flows one way: files → [`ingest`] → [`store`] → forecast → [`store`] → report.
+//! Only [`store`] speaks SQL; [`commands`] wire the modules together.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod month;
+pub mod store;

@@ -1,0 +1,89 @@
+//! Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+//! Never edit a released migration: append a new one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: products, uploads and the monthly store.
+    r#"
+    CREATE TABLE products (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        barcode TEXT,
+        artist TEXT NOT NULL,
+        album TEXT NOT NULL,
+        condition TEXT NOT NULL CHECK (condition IN ('sealed', 'opened')),
+        price REAL NOT NULL,
+        price_category INTEGER NOT NULL,
+        price_category_label TEXT NOT NULL,
+        release_type TEXT NOT NULL,
+        recording_year INTEGER NOT NULL,
+        release_year INTEGER NOT NULL,
+        recording_decade INTEGER NOT NULL,
+        release_decade INTEGER NOT NULL,
+        style TEXT NOT NULL,
+        -- snapshot date of the upload the attributes come from: an upload of older
+        -- months never overwrites fresher attributes
+        attributes_as_of TEXT NOT NULL,
+        first_upload_id INTEGER NOT NULL
+    );
+    CREATE TABLE uploads (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        stock_date TEXT NOT NULL,
+        first_month TEXT NOT NULL,
+        last_month TEXT NOT NULL,
+        last_month_complete INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        rows_read INTEGER NOT NULL,
+        rows_kept INTEGER NOT NULL,
+        dropped_json TEXT NOT NULL,
+        warnings_json TEXT NOT NULL,
+        incoherent_rows INTEGER NOT NULL,
+        products INTEGER NOT NULL,
+        new_products INTEGER NOT NULL
+    );
+    CREATE TABLE upload_files (
+        upload_id INTEGER NOT NULL REFERENCES uploads(id),
+        position INTEGER NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('stock', 'sales')),
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        rows_read INTEGER NOT NULL,
+        rows_kept INTEGER NOT NULL,
+        PRIMARY KEY (upload_id, position)
+    );
+    -- The stored months; upload_id is the upload whose data the month holds now.
+    CREATE TABLE months (
+        month TEXT PRIMARY KEY,
+        upload_id INTEGER NOT NULL REFERENCES uploads(id),
+        complete INTEGER NOT NULL
+    );
+    CREATE TABLE monthly_features (
+        month TEXT NOT NULL,
+        product_id INTEGER NOT NULL REFERENCES products(id),
+        units_sold INTEGER NOT NULL,
+        arrivals INTEGER NOT NULL,
+        net_movement INTEGER NOT NULL,
+        stock_start INTEGER NOT NULL,
+        stock_end INTEGER NOT NULL,
+        observed_days INTEGER NOT NULL,
+        in_stock_days INTEGER NOT NULL,
+        availability REAL NOT NULL,
+        confidence REAL NOT NULL,
+        mean_sales_units REAL NOT NULL,
+        mean_sales_rub REAL NOT NULL,
+        lost_sales_units REAL NOT NULL,
+        lost_sales_rub REAL NOT NULL,
+        revenue_rub REAL NOT NULL,
+        PRIMARY KEY (month, product_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX monthly_features_by_product ON monthly_features (product_id, month);
+    CREATE TABLE stock_snapshots (
+        upload_id INTEGER NOT NULL REFERENCES uploads(id),
+        product_id INTEGER NOT NULL REFERENCES products(id),
+        copies INTEGER NOT NULL,
+        mean_price REAL NOT NULL,
+        PRIMARY KEY (upload_id, product_id)
+    ) WITHOUT ROWID;
+    "#,
+];

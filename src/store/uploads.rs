@@ -1,0 +1,273 @@
+//! Writing an upload and the queries the upload checks need.
+
+use super::Store;
+use crate::ingest::UploadPlan;
+use crate::ingest::laws::StoredMonths;
+use crate::month::Month;
+use anyhow::{Context, Result};
+use rusqlite::{OptionalExtension, params};
+use std::collections::HashMap;
+
+/// What writing an upload did.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub upload_id: i64,
+    pub new_products: usize,
+    pub replaced_months: Vec<Month>,
+}
+
+impl Store {
+    pub fn stored_months(&self) -> Result<StoredMonths> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT month, complete FROM months ORDER BY month")?;
+        let months = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?))
+            })?
+            .map(|r| {
+                let (month, complete) = r?;
+                let month: Month = month.parse().map_err(anyhow::Error::msg)?;
+                Ok((month, complete))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(StoredMonths { months })
+    }
+
+    /// The upload that stored exactly these months from inputs with this fingerprint,
+    /// if it is still what the store holds for them.
+    pub fn identical_upload(
+        &self,
+        first: Month,
+        last: Month,
+        fingerprint: &str,
+    ) -> Result<Option<i64>> {
+        let holders: Vec<i64> = self
+            .conn
+            .prepare("SELECT DISTINCT upload_id FROM months WHERE month BETWEEN ?1 AND ?2")?
+            .query_map(params![first.to_string(), last.to_string()], |row| {
+                row.get(0)
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let [holder] = holders[..] else {
+            return Ok(None);
+        };
+        let found = self
+            .conn
+            .query_row(
+                "SELECT id FROM uploads WHERE id = ?1 AND fingerprint = ?2 AND first_month = ?3 AND last_month = ?4",
+                params![holder, fingerprint, first.to_string(), last.to_string()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(found)
+    }
+
+    /// How many of these product keys the store does not know yet.
+    pub fn count_new_products<'a>(&self, keys: impl Iterator<Item = &'a str>) -> Result<usize> {
+        let known = self.product_ids_by_key()?;
+        Ok(keys.filter(|k| !known.contains_key(*k)).count())
+    }
+
+    /// End-of-month stock of every product stored for `month`, by product key.
+    pub fn stock_end_by_key(&self, month: Month) -> Result<HashMap<String, i64>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.key, f.stock_end FROM monthly_features f JOIN products p ON p.id = f.product_id WHERE f.month = ?1",
+        )?;
+        let rows = stmt
+            .query_map([month.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn product_ids_by_key(&self) -> Result<HashMap<String, (i64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, id, attributes_as_of FROM products")?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Writes the upload in one transaction: all of it lands or none of it does.
+    /// Months it covers are replaced (features of every product in them).
+    pub fn write_upload(&mut self, plan: &UploadPlan) -> Result<Written> {
+        let known = self.product_ids_by_key()?;
+        let window = &plan.window;
+        let as_of = window.stock_date.to_string();
+        let (first, last) = (window.first.to_string(), window.last.to_string());
+        let tx = self.conn.transaction()?;
+        let replaced_months: Vec<Month> = tx
+            .prepare("SELECT month FROM months WHERE month BETWEEN ?1 AND ?2 ORDER BY month")?
+            .query_map(params![first, last], |row| row.get::<_, String>(0))?
+            .map(|m| {
+                m.map_err(anyhow::Error::from)
+                    .and_then(|m| m.parse().map_err(anyhow::Error::msg))
+            })
+            .collect::<Result<_>>()?;
+        let new_products = plan
+            .products
+            .iter()
+            .filter(|p| !known.contains_key(&p.key))
+            .count();
+        tx.execute(
+            "INSERT INTO uploads (created_at, stock_date, first_month, last_month, last_month_complete, fingerprint,
+                rows_read, rows_kept, dropped_json, warnings_json, incoherent_rows, products, new_products)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                as_of,
+                first,
+                last,
+                window.last_month_complete(),
+                plan.fingerprint,
+                plan.rows_read as i64,
+                plan.rows_kept as i64,
+                serde_json::to_string(&plan.dropped)?,
+                serde_json::to_string(&plan.warnings)?,
+                plan.incoherent_rows as i64,
+                plan.products.len() as i64,
+                new_products as i64,
+            ],
+        )?;
+        let upload_id = tx.last_insert_rowid();
+        {
+            let mut insert_file = tx.prepare(
+                "INSERT INTO upload_files (upload_id, position, role, path, sha256, bytes, rows_read, rows_kept)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (position, file) in plan.files.iter().enumerate() {
+                let role = serde_json::to_value(file.role)?;
+                insert_file.execute(params![
+                    upload_id,
+                    position as i64,
+                    role.as_str().unwrap_or("sales"),
+                    file.path.display().to_string(),
+                    file.sha256,
+                    file.bytes as i64,
+                    file.rows_read as i64,
+                    file.rows_kept as i64,
+                ])?;
+            }
+
+            let mut insert_product = tx.prepare(
+                "INSERT INTO products (key, barcode, artist, album, condition, price, price_category, price_category_label,
+                    release_type, recording_year, release_year, recording_decade, release_decade, style, attributes_as_of, first_upload_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            )?;
+            let mut update_product = tx.prepare(
+                "UPDATE products SET barcode = ?2, artist = ?3, album = ?4, price = ?5, price_category = ?6,
+                    price_category_label = ?7, release_type = ?8, recording_year = ?9, release_year = ?10,
+                    recording_decade = ?11, release_decade = ?12, style = ?13, attributes_as_of = ?14
+                 WHERE id = ?1",
+            )?;
+            let mut ids = Vec::with_capacity(plan.products.len());
+            for p in &plan.products {
+                let id = match known.get(&p.key) {
+                    Some((id, attributes_as_of)) => {
+                        if as_of >= *attributes_as_of {
+                            update_product.execute(params![
+                                id,
+                                p.barcode,
+                                p.artist,
+                                p.album,
+                                p.price,
+                                p.price_category as i64,
+                                p.price_category_label,
+                                p.release_type,
+                                p.recording_year,
+                                p.release_year,
+                                p.recording_decade,
+                                p.release_decade,
+                                p.style,
+                                as_of,
+                            ])?;
+                        }
+                        *id
+                    }
+                    None => {
+                        insert_product.execute(params![
+                            p.key,
+                            p.barcode,
+                            p.artist,
+                            p.album,
+                            if p.sealed { "sealed" } else { "opened" },
+                            p.price,
+                            p.price_category as i64,
+                            p.price_category_label,
+                            p.release_type,
+                            p.recording_year,
+                            p.release_year,
+                            p.recording_decade,
+                            p.release_decade,
+                            p.style,
+                            as_of,
+                            upload_id,
+                        ])?;
+                        tx.last_insert_rowid()
+                    }
+                };
+                ids.push(id);
+            }
+
+            tx.execute(
+                "DELETE FROM monthly_features WHERE month BETWEEN ?1 AND ?2",
+                params![first, last],
+            )?;
+            let mut insert_feature = tx.prepare(
+                "INSERT INTO monthly_features (month, product_id, units_sold, arrivals, net_movement, stock_start, stock_end,
+                    observed_days, in_stock_days, availability, confidence, mean_sales_units, mean_sales_rub,
+                    lost_sales_units, lost_sales_rub, revenue_rub)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            )?;
+            let month_names: HashMap<Month, String> = Month::range(window.first, window.last)
+                .map(|m| (m, m.to_string()))
+                .collect();
+            for f in &plan.monthly {
+                insert_feature.execute(params![
+                    month_names[&f.month],
+                    ids[f.product as usize],
+                    f.units_sold,
+                    f.arrivals,
+                    f.net_movement(),
+                    f.stock_start,
+                    f.stock_end,
+                    f.observed_days,
+                    f.in_stock_days,
+                    f.availability,
+                    f.confidence,
+                    f.mean_sales_units,
+                    f.mean_sales_rub,
+                    f.lost_sales_units,
+                    f.lost_sales_rub,
+                    f.revenue_rub,
+                ])?;
+            }
+            let mut insert_month = tx.prepare(
+                "INSERT OR REPLACE INTO months (month, upload_id, complete) VALUES (?1, ?2, ?3)",
+            )?;
+            for month in Month::range(window.first, window.last) {
+                let complete = month != window.last || window.last_month_complete();
+                insert_month.execute(params![month_names[&month], upload_id, complete])?;
+            }
+            let mut insert_stock = tx.prepare(
+                "INSERT INTO stock_snapshots (upload_id, product_id, copies, mean_price) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for line in &plan.snapshot {
+                insert_stock.execute(params![
+                    upload_id,
+                    ids[line.product as usize],
+                    line.copies,
+                    line.mean_price
+                ])?;
+            }
+        }
+        tx.commit().context("committing the upload")?;
+        Ok(Written {
+            upload_id,
+            new_products,
+            replaced_months,
+        })
+    }
+}

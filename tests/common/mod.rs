@@ -1,0 +1,167 @@
+//! Helpers for end-to-end tests: shop exports written on the fly, the real binary run on them.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+pub const SALES_HEADER: [&str; 11] = [
+    "Штрихкод",
+    "Исполнитель",
+    "Альбом",
+    "Конверт",
+    "Цена, руб.",
+    "Тип",
+    "Год записи",
+    "Год выпуска",
+    "Стиль",
+    "Дата создания",
+    "Дата заказа",
+];
+pub const STOCK_HEADER: [&str; 11] = [
+    "Штрихкод",
+    "Исполнитель",
+    "Альбом",
+    "Конверт",
+    "Цена, руб.",
+    "Тип",
+    "Год записи",
+    "Год выпуска",
+    "Стиль",
+    "Дата создания",
+    "Экземпляры",
+];
+
+pub type Row = Vec<String>;
+
+/// One copy sold: `created` and `sold` as the export writes them (dd.mm.yyyy).
+pub fn sale(barcode: &str, album: &str, price: &str, created: &str, sold: &str) -> Row {
+    [
+        barcode,
+        "Кино",
+        album,
+        "SS",
+        price,
+        "Оригинал",
+        "1988",
+        "1988",
+        "Rock",
+        created,
+        sold,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `copies` copies on the shelf that arrived on `created`.
+pub fn stock(barcode: &str, album: &str, price: &str, created: &str, copies: &str) -> Row {
+    [
+        barcode,
+        "Кино",
+        album,
+        "SS",
+        price,
+        "Оригинал",
+        "1988",
+        "1988",
+        "Rock",
+        created,
+        copies,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+pub fn write_csv(path: &Path, header: &[&str], rows: &[Row], separator: char) {
+    let line = |fields: &mut dyn Iterator<Item = &str>| {
+        let quoted: Vec<String> = fields
+            .map(|f| {
+                if f.contains(separator) {
+                    format!("\"{f}\"")
+                } else {
+                    f.to_string()
+                }
+            })
+            .collect();
+        quoted.join(&separator.to_string()) + "\n"
+    };
+    let mut text = line(&mut header.iter().copied());
+    for row in rows {
+        text.push_str(&line(&mut row.iter().map(String::as_str)));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// An .xlsx with the rows as text cells, plus `extra_sheets` empty sheets.
+pub fn write_xlsx(path: &Path, header: &[&str], rows: &[Row], extra_sheets: usize) {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in header.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, value) in row.iter().enumerate() {
+            sheet.write_string(r as u32 + 1, c as u16, value).unwrap();
+        }
+    }
+    for _ in 0..extra_sheets {
+        book.add_worksheet();
+    }
+    book.save(path).unwrap();
+}
+
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path("store.db")
+    }
+
+    /// The binary with this workspace's database, no settings file and no stray env.
+    pub fn plastinka(&self) -> Command {
+        let mut cmd = Command::cargo_bin("plastinka").unwrap();
+        cmd.current_dir(self.dir.path())
+            .env_remove("PLASTINKA_CONFIG")
+            .env("PLASTINKA_DB", self.db());
+        cmd
+    }
+
+    /// Bytes of the database file (None when it does not exist), to prove nothing changed.
+    pub fn db_bytes(&self) -> Option<Vec<u8>> {
+        std::fs::read(self.db()).ok()
+    }
+
+    pub fn sql(&self, query: &str) -> i64 {
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
+        conn.query_row(query, [], |row| row.get(0)).unwrap()
+    }
+}
+
+/// Path of the shipped sample data.
+pub fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample")
+}
+
+pub fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
