@@ -27,14 +27,38 @@ pub struct Cli {
 pub enum Command {
     /// Store a month (or several) of sales exports and the stock snapshot taken after them
     Upload(UploadArgs),
-    /// Train the forecasting model on the stored months (not built yet)
-    Train,
+    /// Train the forecasting model on the stored months and forecast the next month
+    Train(TrainArgs),
     /// Search model settings when health reports degradation (not built yet)
     Tune,
     /// Per-product forecasts and business figures (not built yet)
     Report,
     /// Is the data complete and the model still good? (not built yet)
     Health,
+    /// List trained models, or make an earlier one active again
+    Models(ModelsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Keep the current active model; store this one for comparison only
+    #[arg(long)]
+    pub no_activate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub command: Option<ModelsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Make model ID the active one (its forecasts become the current ones)
+    Activate {
+        /// A model id as `plastinka models` lists it
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,96 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     pub database: DatabaseConfig,
     pub data: DataConfig,
+    pub model: ModelConfig,
+    pub training: TrainingConfig,
+}
+
+/// TiDE architecture (original-ml.md §3.2–3.3; the original's defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub lags: usize,
+    pub quantiles: Vec<f64>,
+    pub hidden_size: usize,
+    pub num_encoder_layers: usize,
+    pub num_decoder_layers: usize,
+    pub decoder_output_dim: usize,
+    pub temporal_width_past: usize,
+    pub temporal_width_future: usize,
+    pub temporal_hidden_size_past: usize,
+    pub temporal_hidden_size_future: usize,
+    pub temporal_decoder_hidden: usize,
+    pub dropout: f64,
+    pub use_layer_norm: bool,
+    pub use_reversible_instance_norm: bool,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            lags: 9,
+            quantiles: vec![0.05, 0.25, 0.5, 0.75, 0.95],
+            hidden_size: 128,
+            num_encoder_layers: 2,
+            num_decoder_layers: 4,
+            decoder_output_dim: 256,
+            temporal_width_past: 1,
+            temporal_width_future: 0,
+            temporal_hidden_size_past: 4,
+            temporal_hidden_size_future: 32,
+            temporal_decoder_hidden: 32,
+            dropout: 0.498,
+            use_layer_norm: false,
+            use_reversible_instance_norm: false,
+        }
+    }
+}
+
+/// Optimisation, the dataset's weighting and the loss (original-ml.md §2.9, §3.4–3.6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    pub seed: u64,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    pub lr_restart_steps: usize,
+    pub lr_restart_mult: usize,
+    pub gradient_clip_norm: f64,
+    pub max_epochs: usize,
+    pub patience: usize,
+    pub min_delta: f64,
+    pub retrain_epoch_factor: f64,
+    pub ewm_span: usize,
+    pub sample_weight_alpha: f64,
+    pub sigma_left: f64,
+    pub sigma_right: f64,
+    pub min_sales_months: usize,
+    pub threads: usize,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            batch_size: 256,
+            learning_rate: 1e-3,
+            weight_decay: 1e-6,
+            lr_restart_steps: 130,
+            lr_restart_mult: 3,
+            gradient_clip_norm: 0.5,
+            max_epochs: 200,
+            patience: 15,
+            min_delta: 0.001,
+            retrain_epoch_factor: 1.1,
+            ewm_span: 7,
+            sample_weight_alpha: 2.556,
+            sigma_left: 0.754,
+            sigma_right: 1.39,
+            min_sales_months: 2,
+            threads: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +186,42 @@ impl Config {
                 "setting data.price_category_edges: must be positive and strictly increasing",
             )
             .into());
+        }
+        let model = &self.model;
+        let q = &model.quantiles;
+        let problem = if model.lags == 0 {
+            Some("model.lags: must be at least 1")
+        } else if q.len() < 2
+            || q.iter().any(|&x| !(0.0 < x && x < 1.0))
+            || q.windows(2).any(|w| w[0] >= w[1])
+        {
+            Some("model.quantiles: at least two, strictly increasing, inside (0, 1)")
+        } else if !q.iter().any(|&x| (x - 0.5).abs() < 1e-12) {
+            Some("model.quantiles: must include the median 0.5")
+        } else if model.hidden_size == 0
+            || model.decoder_output_dim == 0
+            || model.temporal_decoder_hidden == 0
+            || model.num_encoder_layers == 0
+            || model.num_decoder_layers == 0
+        {
+            Some("model: widths and layer counts must be at least 1")
+        } else if !(0.0..1.0).contains(&model.dropout) {
+            Some("model.dropout: must be in [0, 1)")
+        } else if self.training.batch_size == 0
+            || self.training.max_epochs == 0
+            || self.training.lr_restart_steps == 0
+            || self.training.lr_restart_mult == 0
+        {
+            Some(
+                "training: batch_size, max_epochs, lr_restart_steps and lr_restart_mult must be at least 1",
+            )
+        } else if !(self.training.learning_rate > 0.0 && self.training.learning_rate < 1.0) {
+            Some("training.learning_rate: must be in (0, 1)")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(InputError::new(format!("setting {problem}")).into());
         }
         if self.data.confidence_saturation_copies == 0 {
             return Err(InputError::new(

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod forecast;
 pub mod ingest;
 pub mod month;
 pub mod store;

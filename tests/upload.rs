@@ -550,7 +550,7 @@ fn the_sample_data_uploads() {
 #[test]
 fn commands_not_built_yet_say_so() {
     let ws = Workspace::new();
-    for command in ["train", "tune", "report", "health"] {
+    for command in ["tune", "report", "health"] {
         let out = ws.plastinka().arg(command).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{command}");
         assert!(stderr(&out).contains("not built yet"), "{command}");

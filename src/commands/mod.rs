@@ -1,5 +1,7 @@
 //! One file per subcommand; orchestration only.
 
+pub mod models;
+pub mod train;
 pub mod upload;
 
 use crate::cli::{Cli, Command};
@@ -21,6 +23,17 @@ impl Context {
     pub fn show_progress(&self) -> bool {
         !self.json && std::io::stderr().is_terminal()
     }
+
+    /// The store for reading; a clear error when nothing has been uploaded yet.
+    pub fn existing_store(&self) -> Result<crate::store::Store> {
+        crate::store::Store::open_existing_read_only(&self.db)?.ok_or_else(|| {
+            crate::error::InputError::new(format!(
+                "no database at {}: run `plastinka upload` first",
+                self.db.display()
+            ))
+            .into()
+        })
+    }
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -36,7 +49,8 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Upload(args) => upload::run(&context, &args),
-        Command::Train => Err(NotBuilt("train").into()),
+        Command::Train(args) => train::run(&context, &args),
+        Command::Models(args) => models::run(&context, &args),
         Command::Tune => Err(NotBuilt("tune").into()),
         Command::Report => Err(NotBuilt("report").into()),
         Command::Health => Err(NotBuilt("health").into()),

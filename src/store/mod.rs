@@ -1,5 +1,7 @@
 //! The SQLite store: the only module that speaks SQL.
 
+pub mod history;
+pub mod models;
 mod schema;
 pub mod uploads;
 

@@ -86,4 +86,32 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (upload_id, product_id)
     ) WITHOUT ROWID;
     "#,
+    // 2: trained models and their forecasts.
+    r#"
+    CREATE TABLE models (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        first_month TEXT NOT NULL,
+        last_month TEXT NOT NULL,
+        forecast_month TEXT NOT NULL,
+        -- the [model] and [training] settings used, as JSON
+        config_json TEXT NOT NULL,
+        -- input widths, static columns and target scaler needed to use the weights
+        artifacts_json TEXT NOT NULL,
+        -- burnpack bytes of the phase-2 model
+        weights BLOB NOT NULL,
+        metrics_json TEXT NOT NULL,
+        training_seconds REAL NOT NULL,
+        active INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1))
+    );
+    CREATE UNIQUE INDEX models_one_active ON models (active) WHERE active = 1;
+    CREATE TABLE forecasts (
+        model_id TEXT NOT NULL REFERENCES models(id),
+        product_id INTEGER NOT NULL REFERENCES products(id),
+        month TEXT NOT NULL,
+        quantile REAL NOT NULL,
+        units REAL NOT NULL,
+        PRIMARY KEY (model_id, product_id, quantile)
+    ) WITHOUT ROWID;
+    "#,
 ];

@@ -1,0 +1,77 @@
+//! `plastinka models`: the model history, and switching the active model.
+
+use super::Context;
+use crate::cli::{ModelsArgs, ModelsCommand};
+use crate::error::InputError;
+use crate::store::Store;
+use anyhow::Result;
+use comfy_table::{ContentArrangement, Table};
+
+pub fn run(context: &Context, args: &ModelsArgs) -> Result<()> {
+    match &args.command {
+        None => list(context),
+        Some(ModelsCommand::Activate { id }) => {
+            context.existing_store()?;
+            let mut store = Store::open(&context.db)?;
+            if !store.activate_model(id)? {
+                return Err(InputError::new(format!(
+                    "no model «{id}»; `plastinka models` lists them"
+                ))
+                .into());
+            }
+            if context.json {
+                println!("{}", serde_json::json!({ "active": id }));
+            } else {
+                println!("Model {id} is now active.");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn list(context: &Context) -> Result<()> {
+    let models = context.existing_store()?.list_models()?;
+    if context.json {
+        println!("{}", serde_json::to_string_pretty(&models)?);
+        return Ok(());
+    }
+    if models.is_empty() {
+        println!("No models yet: run `plastinka train`.");
+        return Ok(());
+    }
+    let mut table = Table::new();
+    table.set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_header(vec![
+        "id",
+        "created",
+        "data",
+        "forecast",
+        "MIWS_MIC_Ratio",
+        "pinball",
+        "products",
+        "active",
+    ]);
+    for m in models {
+        let metric = |key: &str| {
+            m.metrics["validation"][key]
+                .as_f64()
+                .map_or("-".to_string(), |v| format!("{v:.4}"))
+        };
+        table.add_row(vec![
+            m.id.clone(),
+            m.created_at.clone(),
+            format!("{} … {}", m.first_month, m.last_month),
+            m.forecast_month.clone(),
+            metric("miws_mic_ratio"),
+            metric("pinball"),
+            m.forecasts.to_string(),
+            if m.active {
+                "yes".to_string()
+            } else {
+                String::new()
+            },
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}

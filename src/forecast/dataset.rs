@@ -1,0 +1,350 @@
+//! From stored months to model inputs (original-ml.md §2.9), with its flaws fixed:
+//!
+//! * covariates are computed once over the whole history and then sliced, so a month
+//!   has the same covariates in training and at inference (§7.B.2);
+//! * the year covariate is scaled with fixed constants, not per window (§7.B.2);
+//! * `is_hot` compares numbers and works (§7.B.1);
+//! * a training window is kept when its *own target month* had stock and its *input*
+//!   months had enough sales (§7.B.3);
+//! * the sample weight is one explicit scalar per window — the mean over its input months
+//!   of `0.1 + α·log1p(z·confidence)`, the value the original's broadcast produced (§7.B.4);
+//! * the scaler is fitted on the months the model trains on (§7.B.5).
+
+use super::ewm::{ewm_mean, ewm_var, fill_leading};
+use super::scaler::LogMinMax;
+use crate::store::history::History;
+use burn::tensor::{Device, Tensor};
+use std::collections::{BTreeSet, HashMap};
+
+/// Past covariates per month: 4 groups × (EWMA, EWMV), own EWMA, availability, confidence.
+pub const PAST: usize = 11;
+/// Calendar covariates per month: is_hot, sin and cos of the month, scaled year.
+pub const FUTURE: usize = 4;
+/// How far a leading gap of a group statistic is back-filled (the original's 3).
+const BACKFILL: usize = 3;
+
+/// Model inputs for every product and month of a history (plus the month after it for
+/// the calendar covariates).
+pub struct Features {
+    pub products: usize,
+    pub months: usize,
+    pub scaler: LogMinMax,
+    /// Scaled units, product-major.
+    pub z: Vec<f32>,
+    /// (product, month, PAST)
+    pub past: Vec<f32>,
+    /// First stored month (calendar covariates are computed from it on demand).
+    pub first_month: crate::month::Month,
+    pub recording_years: Vec<i32>,
+    /// (product, statics)
+    pub statics: Vec<f32>,
+    pub static_columns: Vec<String>,
+}
+
+/// One window: inputs are the `lags` months before `target`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub product: u32,
+    pub target: u32,
+    pub weight: f32,
+}
+
+/// Model inputs of a batch, and its targets and weights.
+pub struct Batch {
+    pub inputs: super::tide::Batch,
+    pub target: Tensor<2>,
+    pub weight: Tensor<2>,
+}
+
+/// Multi-hot static covariates: each attribute's value split on `/`, one column per class,
+/// classes sorted per attribute (original-ml.md §2.9.4).
+pub fn static_columns(history: &History) -> Vec<String> {
+    let mut columns = BTreeSet::new();
+    for p in &history.products {
+        for (name, value) in static_values(p) {
+            for part in value.split('/') {
+                columns.insert((name, part.trim().to_string()));
+            }
+        }
+    }
+    let order = [
+        "condition",
+        "release_type",
+        "price_category",
+        "style",
+        "recording_year",
+        "release_decade",
+    ];
+    let mut sorted: Vec<(&str, String)> = columns.into_iter().collect();
+    sorted.sort_by_key(|(name, value)| (order.iter().position(|o| o == name), value.clone()));
+    sorted
+        .into_iter()
+        .map(|(n, v)| format!("{n}_{v}"))
+        .collect()
+}
+
+fn static_values(p: &crate::store::history::ProductAttributes) -> [(&'static str, String); 6] {
+    [
+        ("condition", p.condition.clone()),
+        ("release_type", p.release_type.clone()),
+        ("price_category", p.price_category.clone()),
+        ("style", p.style.clone()),
+        ("recording_year", p.recording_year.to_string()),
+        ("release_decade", p.release_decade.to_string()),
+    ]
+}
+
+/// Builds every covariate. `scaler` is fitted by the caller on the training months.
+pub fn build(history: &History, scaler: LogMinMax, span: usize) -> Features {
+    let (n, t) = (history.products.len(), history.months.len());
+    let mut z = vec![0f32; n * t];
+    for (out, &u) in z.iter_mut().zip(&history.units) {
+        *out = scaler.transform(u) as f32;
+    }
+
+    // Group statistics: mean sales of the in-stock products sharing the attribute and the
+    // recording decade, per month.
+    let mut past = vec![0f32; n * t * PAST];
+    let attribute = |p: &crate::store::history::ProductAttributes, f: usize| -> String {
+        let value = match f {
+            0 => &p.release_type,
+            1 => &p.condition,
+            2 => &p.style,
+            _ => &p.price_category,
+        };
+        format!("{value}|{}", p.recording_decade)
+    };
+    for f in 0..4 {
+        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, p) in history.products.iter().enumerate() {
+            groups.entry(attribute(p, f)).or_default().push(i);
+        }
+        for members in groups.values() {
+            let series: Vec<Option<f64>> = (0..t)
+                .map(|m| {
+                    let (sum, count) = members
+                        .iter()
+                        .filter(|&&i| history.availability[history.at(i, m)] > 0.0)
+                        .fold((0.0, 0usize), |(s, c), &i| {
+                            (s + history.units[history.at(i, m)], c + 1)
+                        });
+                    (count > 0).then(|| sum / count as f64)
+                })
+                .collect();
+            let mean = fill_leading(&ewm_mean(&series, span), BACKFILL);
+            let var = fill_leading(&ewm_var(&series, span), BACKFILL);
+            for &i in members {
+                for m in 0..t {
+                    let at = (i * t + m) * PAST;
+                    past[at + 2 * f] = scaler.transform(mean[m]) as f32;
+                    past[at + 2 * f + 1] = scaler.transform(var[m]) as f32;
+                }
+            }
+        }
+    }
+    for i in 0..n {
+        let own: Vec<Option<f64>> = (0..t)
+            .map(|m| Some(history.units[history.at(i, m)]))
+            .collect();
+        let own = ewm_mean(&own, span);
+        for (m, own) in own.iter().enumerate() {
+            let at = (i * t + m) * PAST;
+            past[at + 8] = scaler.transform(own.unwrap_or(0.0)) as f32;
+            past[at + 9] = history.availability[history.at(i, m)] as f32;
+            past[at + 10] = history.confidence[history.at(i, m)] as f32;
+        }
+    }
+
+    let static_columns = static_columns(history);
+    let column_index: HashMap<&str, usize> = static_columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
+    let s = static_columns.len();
+    let mut statics = vec![0f32; n * s];
+    for (i, p) in history.products.iter().enumerate() {
+        for (name, value) in static_values(p) {
+            for part in value.split('/') {
+                if let Some(&c) = column_index.get(format!("{name}_{}", part.trim()).as_str()) {
+                    statics[i * s + c] = 1.0;
+                }
+            }
+        }
+    }
+    Features {
+        products: n,
+        months: t,
+        scaler,
+        z,
+        past,
+        first_month: history
+            .months
+            .first()
+            .copied()
+            .unwrap_or_else(|| crate::month::Month::of(chrono::NaiveDate::MIN)),
+        recording_years: history.products.iter().map(|p| p.recording_year).collect(),
+        statics,
+        static_columns,
+    }
+}
+
+/// is_hot (the month's year is the recording year), sin and cos of the month, and the
+/// year on a fixed scale (2000 → 0, 2030 → 1).
+pub fn calendar(month: crate::month::Month, recording_year: i32) -> [f32; FUTURE] {
+    let angle = 2.0 * std::f64::consts::PI * month.number() as f64 / 12.0;
+    [
+        f32::from(month.year() == recording_year),
+        angle.sin() as f32,
+        angle.cos() as f32,
+        ((month.year() - 2000) as f64 / 30.0) as f32,
+    ]
+}
+
+impl Features {
+    pub fn static_width(&self) -> usize {
+        self.static_columns.len()
+    }
+
+    /// Sample weight of the window ending before `target`.
+    fn weight(
+        &self,
+        history: &History,
+        product: usize,
+        target: usize,
+        lags: usize,
+        alpha: f64,
+    ) -> f32 {
+        if alpha == 0.0 {
+            return 1.0;
+        }
+        let months = target.saturating_sub(lags)..target;
+        let count = months.len().max(1) as f64;
+        let sum: f64 = months
+            .map(|m| {
+                let z = self.z[product * self.months + m] as f64;
+                0.1 + alpha * (z * history.confidence[history.at(product, m)]).ln_1p()
+            })
+            .sum();
+        (sum / count) as f32
+    }
+
+    /// Training windows whose target lies in `first_target..=last_target`: the product was
+    /// present and in stock in the target month, and had sales in at least
+    /// `min_sales_months` of the input months.
+    pub fn training_samples(
+        &self,
+        history: &History,
+        lags: usize,
+        last_target: usize,
+        min_sales_months: usize,
+        alpha: f64,
+    ) -> Vec<Sample> {
+        let mut samples = Vec::new();
+        for i in 0..self.products {
+            for target in lags..=last_target.min(self.months.saturating_sub(1)) {
+                let at = history.at(i, target);
+                let stocked = history.availability[at] > 0.0 || history.confidence[at] > 0.0;
+                if !history.present[at] || !stocked {
+                    continue;
+                }
+                let selling = (target - lags..target)
+                    .filter(|&m| history.units[history.at(i, m)] > 0.0)
+                    .count();
+                if selling < min_sales_months {
+                    continue;
+                }
+                samples.push(Sample {
+                    product: i as u32,
+                    target: target as u32,
+                    weight: self.weight(history, i, target, lags, alpha),
+                });
+            }
+        }
+        samples
+    }
+
+    /// One window per product that was in stock in month `target` (the held-out month).
+    pub fn holdout_samples(
+        &self,
+        history: &History,
+        lags: usize,
+        target: usize,
+        alpha: f64,
+    ) -> Vec<Sample> {
+        (0..self.products)
+            .filter(|&i| {
+                let at = history.at(i, target);
+                history.present[at]
+                    && (history.availability[at] > 0.0 || history.confidence[at] > 0.0)
+            })
+            .map(|i| Sample {
+                product: i as u32,
+                target: target as u32,
+                weight: self.weight(history, i, target, lags, alpha),
+            })
+            .collect()
+    }
+
+    /// One window per product for the month after the history.
+    pub fn next_month_samples(&self) -> Vec<Sample> {
+        (0..self.products)
+            .map(|i| Sample {
+                product: i as u32,
+                target: self.months as u32,
+                weight: 1.0,
+            })
+            .collect()
+    }
+
+    /// Assembles tensors for `samples`. Input months before the history are zero sales.
+    pub fn batch(&self, samples: &[Sample], lags: usize, device: &Device) -> Batch {
+        let b = samples.len();
+        let s = self.static_width();
+        let zero = self.scaler.transform(0.0) as f32;
+        let mut lookback = Vec::with_capacity(b * lags);
+        let mut past = Vec::with_capacity(b * lags * PAST);
+        let mut future = Vec::with_capacity(b * (lags + 1) * FUTURE);
+        let mut statics = Vec::with_capacity(b * s);
+        let mut target = Vec::with_capacity(b);
+        let mut weight = Vec::with_capacity(b);
+        for sample in samples {
+            let (i, t) = (sample.product as usize, sample.target as usize);
+            for k in 0..lags {
+                match (t + k).checked_sub(lags) {
+                    Some(m) if m < self.months => {
+                        lookback.push(self.z[i * self.months + m]);
+                        past.extend_from_slice(&self.past[(i * self.months + m) * PAST..][..PAST]);
+                    }
+                    _ => {
+                        lookback.push(zero);
+                        past.extend(std::iter::repeat_n(0.0, PAST));
+                    }
+                }
+            }
+            for k in 0..=lags {
+                // Calendar covariates exist for every month, even before the history.
+                let month = self.first_month.plus(t as i32 + k as i32 - lags as i32);
+                future.extend_from_slice(&calendar(month, self.recording_years[i]));
+            }
+            statics.extend_from_slice(&self.statics[i * s..][..s]);
+            target.push(if t < self.months {
+                self.z[i * self.months + t]
+            } else {
+                zero
+            });
+            weight.push(sample.weight);
+        }
+        let tensor = |data: Vec<f32>| Tensor::<1>::from_floats(data.as_slice(), device);
+        Batch {
+            inputs: super::tide::Batch {
+                lookback: tensor(lookback).reshape([b, lags]),
+                past: tensor(past).reshape([b, lags, PAST]),
+                future: tensor(future).reshape([b, lags + 1, FUTURE]),
+                statics: tensor(statics).reshape([b, s]),
+            },
+            target: tensor(target).reshape([b, 1]),
+            weight: tensor(weight).reshape([b, 1]),
+        }
+    }
+}

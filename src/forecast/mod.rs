@@ -1,0 +1,10 @@
+//! The forecasting brain: dataset, TiDE, loss, metrics, baselines, training, prediction.
+
+pub mod baselines;
+pub mod dataset;
+pub mod ewm;
+pub mod loss;
+pub mod metrics;
+pub mod scaler;
+pub mod tide;
+pub mod train;

@@ -1,0 +1,181 @@
+//! End-to-end tests of `plastinka train` and `plastinka models` on the sample data,
+//! with a tiny model so the suite stays fast.
+
+mod common;
+use common::*;
+
+const TINY: &str = "[model]\nhidden_size = 16\nnum_encoder_layers = 1\nnum_decoder_layers = 1\ndecoder_output_dim = 8\ntemporal_decoder_hidden = 8\n[training]\nmax_epochs = 3\npatience = 2\n";
+
+fn uploaded() -> Workspace {
+    let ws = Workspace::new();
+    std::fs::write(ws.path("plastinka.toml"), TINY).unwrap();
+    let sample = sample();
+    let out = ws
+        .plastinka()
+        .args(["upload", "--stock"])
+        .arg(sample.join("stock_2026-10-01.xlsx"))
+        .arg("--sales")
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    ws
+}
+
+fn train(ws: &Workspace, extra: &[&str]) -> std::process::Output {
+    ws.plastinka()
+        .args(["--json", "train"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn forecasts(ws: &Workspace, model: &str) -> Vec<(i64, f64, f64)> {
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT product_id, quantile, units FROM forecasts WHERE model_id = ?1 ORDER BY product_id, quantile")
+        .unwrap();
+    stmt.query_map([model], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_run_stores_its_model_forecasts_and_metrics() {
+    let ws = uploaded();
+    let out = train(&ws, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = json(&out);
+    let id = summary["model_id"].as_str().unwrap().to_string();
+    assert_eq!(summary["forecast_month"], "2026-10");
+    // every product with a stored row gets a forecast, five quantiles each
+    let products = ws.sql("SELECT count(DISTINCT product_id) FROM monthly_features");
+    assert_eq!(summary["forecasts"].as_i64(), Some(products));
+    let rows = forecasts(&ws, &id);
+    assert_eq!(rows.len() as i64, products * 5);
+    for pair in rows.windows(2).filter(|w| w[0].0 == w[1].0) {
+        assert!(pair[0].2 <= pair[1].2, "quantiles cross: {pair:?}");
+    }
+    assert!(rows.iter().all(|r| r.2 >= 0.0));
+    let metrics = &summary["metrics"];
+    assert_eq!(metrics["holdout_month"], "2026-09");
+    for key in [
+        "miws",
+        "mic",
+        "miws_mic_ratio",
+        "pinball",
+        "wape",
+        "coverage",
+    ] {
+        assert!(metrics["validation"][key].is_number(), "{key}: {metrics}");
+    }
+    let names: Vec<&str> = metrics["baselines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "last_month",
+            "same_month_last_year",
+            "mean_of_last_3_months"
+        ]
+    );
+    assert_eq!(
+        ws.sql("SELECT count(*) FROM models WHERE active = 1 AND length(weights) > 1000"),
+        1
+    );
+    // progress went to stderr as plain lines (not a terminal)
+    assert!(
+        stderr(&out).contains("phase 1 epoch 1/3"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_forecast_and_models_can_be_switched() {
+    let ws = uploaded();
+    let first = json(&train(&ws, &[]))["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = train(&ws, &["--no-activate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let second = json(&out)["model_id"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+    assert_eq!(forecasts(&ws, &first), forecasts(&ws, &second));
+    let active = |ws: &Workspace| {
+        let conn = rusqlite::Connection::open(ws.db()).unwrap();
+        conn.query_row("SELECT id FROM models WHERE active = 1", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap()
+    };
+    assert_eq!(active(&ws), first, "--no-activate keeps the active model");
+
+    let out = ws
+        .plastinka()
+        .args(["models", "activate", &second])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(active(&ws), second);
+    let out = ws
+        .plastinka()
+        .args(["models", "activate", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(active(&ws), second);
+
+    let out = ws.plastinka().args(["--json", "models"]).output().unwrap();
+    let list = json(&out);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let out = ws.plastinka().arg("models").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&second));
+}
+
+#[test]
+fn a_failed_run_leaves_the_active_model_untouched() {
+    let ws = uploaded();
+    let first = json(&train(&ws, &[]))["model_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = ws.db_bytes();
+    // 23 stored months cannot feed 30 months of lags.
+    let out = ws
+        .plastinka()
+        .env("PLASTINKA_MODEL_LAGS", "30")
+        .args(["train"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("at least 32 stored months"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(ws.db_bytes(), before);
+    assert_eq!(
+        ws.sql(&format!("SELECT active FROM models WHERE id = '{first}'")),
+        1
+    );
+}
+
+#[test]
+fn training_without_data_says_what_to_do() {
+    let ws = Workspace::new();
+    let out = ws.plastinka().arg("train").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("plastinka upload"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(ws.db_bytes(), None);
+}
