@@ -23,6 +23,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Store a month (or several) of sales exports and the stock snapshot taken after them
@@ -31,12 +33,14 @@ pub enum Command {
     Train(TrainArgs),
     /// Search model settings when health reports degradation (not built yet)
     Tune,
-    /// Per-product forecasts and business figures (not built yet)
-    Report,
-    /// Is the data complete and the model still good? (not built yet)
-    Health,
+    /// Per-product forecasts and business figures, or the accuracy of a past forecast
+    Report(ReportArgs),
+    /// Is the data complete and the model still good? Exit 0 healthy, 1 degraded, 2 unhealthy
+    Health(HealthArgs),
     /// List trained models, or make an earlier one active again
     Models(ModelsArgs),
+    /// The whole monthly cycle on the bundled sample data, in a fresh database
+    Quickstart(QuickstartArgs),
 }
 
 #[derive(Debug, Args)]
@@ -87,4 +91,87 @@ pub struct UploadArgs {
 fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
     crate::ingest::rows::parse_date(crate::ingest::read::Cell::Text(text))
         .ok_or_else(|| format!("«{text}» is not a date; use dd.mm.yyyy or yyyy-mm-dd"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportKind {
+    /// Next month's forecast per product, with stock and a reorder suggestion
+    Forecast,
+    /// A past forecast beside the actual sales, per product and in total
+    Accuracy,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Forecast month (YYYY-MM) [default: the active model's]
+    #[arg(long, value_parser = parse_month)]
+    pub month: Option<crate::month::Month>,
+    /// A stored model id [default: the active model, or the newest model for --month]
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long, value_enum, default_value = "forecast")]
+    pub kind: ReportKind,
+    /// Output format [default: table; json with --json]
+    #[arg(long, value_enum)]
+    pub format: Option<crate::report::render::OutputFormat>,
+    /// Write to this file instead of stdout (required for xlsx)
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Header language: en (column keys) or ru (the shop's headers); JSON always uses keys
+    #[arg(long, value_enum, default_value = "en")]
+    pub lang: crate::report::Language,
+    /// Artist contains this text (case-insensitive)
+    #[arg(long)]
+    pub artist: Option<String>,
+    /// Album contains this text
+    #[arg(long)]
+    pub album: Option<String>,
+    /// Style contains this text
+    #[arg(long)]
+    pub style: Option<String>,
+    /// Price category label, e.g. "(2490, 3990]"
+    #[arg(long)]
+    pub price_category: Option<String>,
+    /// Release type, e.g. Оригинал
+    #[arg(long)]
+    pub release_type: Option<String>,
+    /// sealed or opened
+    #[arg(long)]
+    pub condition: Option<String>,
+    /// Median forecast at least this many units
+    #[arg(long)]
+    pub min_forecast: Option<f64>,
+    /// Last month's availability at least this (0–1)
+    #[arg(long)]
+    pub min_availability: Option<f64>,
+    /// Sort by COLUMN[:asc|:desc] (numbers default to descending)
+    #[arg(long, value_name = "COLUMN")]
+    pub sort: Option<String>,
+    /// Keep only the first N rows (after sorting)
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// Service level of the reorder suggestion [default: report.service_level]
+    #[arg(long)]
+    pub service_level: Option<f64>,
+}
+
+fn parse_month(text: &str) -> Result<crate::month::Month, String> {
+    text.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Judge freshness as if today were DATE [default: today]
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Directory for the database and reports [default: a new directory under the system temp dir]
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// The sample data [default: ./data/sample, else the one in the source tree]
+    #[arg(long)]
+    pub sample: Option<PathBuf>,
 }

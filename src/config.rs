@@ -15,6 +15,36 @@ pub struct Config {
     pub data: DataConfig,
     pub model: ModelConfig,
     pub training: TrainingConfig,
+    pub report: ReportConfig,
+    pub health: HealthConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    /// Probability that the suggested reorder covers next month's demand.
+    pub service_level: f64,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        Self { service_level: 0.9 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// The active model is degraded when its held-out MIWS_MIC_Ratio reaches this (lower is better).
+    pub metric_threshold: f64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            metric_threshold: 1.2,
+        }
+    }
 }
 
 /// TiDE architecture (original-ml.md §3.2–3.3; the original's defaults).
@@ -215,6 +245,8 @@ impl Config {
             Some(
                 "training: batch_size, max_epochs, lr_restart_steps and lr_restart_mult must be at least 1",
             )
+        } else if !(self.report.service_level > 0.0 && self.report.service_level < 1.0) {
+            Some("report.service_level: must be in (0, 1)")
         } else if !(self.training.learning_rate > 0.0 && self.training.learning_rate < 1.0) {
             Some("training.learning_rate: must be in (0, 1)")
         } else {

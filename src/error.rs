@@ -71,8 +71,24 @@ impl fmt::Display for NotBuilt {
 
 impl std::error::Error for NotBuilt {}
 
+/// A command that has said everything already and only needs to end with this status
+/// (`plastinka health` for cron: 1 degraded, 2 unhealthy).
+#[derive(Debug)]
+pub struct Exit(pub i32);
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
 /// Exit status for an error: 2 for rejected input, 1 for everything else.
 pub fn exit_code(error: &anyhow::Error) -> i32 {
+    if let Some(Exit(code)) = error.downcast_ref::<Exit>() {
+        return *code;
+    }
     if error.chain().any(|cause| cause.is::<InputError>()) {
         2
     } else {

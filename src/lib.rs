@@ -8,6 +8,8 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod forecast;
+pub mod health;
 pub mod ingest;
 pub mod month;
+pub mod report;
 pub mod store;

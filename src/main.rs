@@ -4,7 +4,9 @@ use plastinka::{cli::Cli, commands, error};
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = commands::run(cli) {
-        eprintln!("error: {e:#}");
+        if !e.is::<error::Exit>() {
+            eprintln!("error: {e:#}");
+        }
         std::process::exit(error::exit_code(&e));
     }
 }

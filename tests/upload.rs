@@ -550,11 +550,9 @@ fn the_sample_data_uploads() {
 #[test]
 fn commands_not_built_yet_say_so() {
     let ws = Workspace::new();
-    for command in ["tune", "report", "health"] {
-        let out = ws.plastinka().arg(command).output().unwrap();
-        assert_eq!(out.status.code(), Some(1), "{command}");
-        assert!(stderr(&out).contains("not built yet"), "{command}");
-    }
+    let out = ws.plastinka().arg("tune").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not built yet"), "{}", stderr(&out));
 }
 
 #[test]

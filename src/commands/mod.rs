@@ -1,6 +1,9 @@
 //! One file per subcommand; orchestration only.
 
+pub mod health;
 pub mod models;
+pub mod quickstart;
+pub mod report;
 pub mod train;
 pub mod upload;
 
@@ -51,8 +54,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Upload(args) => upload::run(&context, &args),
         Command::Train(args) => train::run(&context, &args),
         Command::Models(args) => models::run(&context, &args),
+        Command::Quickstart(args) => quickstart::run(&context, &args),
         Command::Tune => Err(NotBuilt("tune").into()),
-        Command::Report => Err(NotBuilt("report").into()),
-        Command::Health => Err(NotBuilt("health").into()),
+        Command::Report(args) => report::run(&context, &args),
+        Command::Health(args) => health::run(&context, &args),
     }
 }

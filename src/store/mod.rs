@@ -2,6 +2,7 @@
 
 pub mod history;
 pub mod models;
+pub mod reports;
 mod schema;
 pub mod uploads;
 
@@ -12,6 +13,11 @@ use std::path::{Path, PathBuf};
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+}
+
+/// The schema version this build writes.
+pub fn latest_schema_version() -> usize {
+    schema::MIGRATIONS.len()
 }
 
 impl Store {
