@@ -165,3 +165,46 @@ pub fn json(output: &std::process::Output) -> serde_json::Value {
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// A small model that trains on the sample in about a second and beats the baselines.
+pub const SMALL_MODEL: &str = "[model]\nhidden_size = 32\nnum_encoder_layers = 1\nnum_decoder_layers = 1\ndecoder_output_dim = 8\ntemporal_decoder_hidden = 8\n[training]\nmax_epochs = 30\npatience = 5\n";
+
+impl Workspace {
+    /// Uploads the sample history (and, with `next`, its newest month) into this
+    /// workspace's database, with `settings` as ./plastinka.toml.
+    pub fn with_sample(settings: &str, next: bool) -> Self {
+        let ws = Workspace::new();
+        std::fs::write(ws.path("plastinka.toml"), settings).unwrap();
+        let sample = sample();
+        let mut sets = vec![(sample.join("stock_2026-10-01.xlsx"), sample.clone())];
+        if next {
+            sets.push((
+                sample.join("next/stock_2026-11-01.xlsx"),
+                sample.join("next"),
+            ));
+        }
+        for (stock, sales) in sets {
+            ws.upload(&stock, &sales);
+        }
+        ws
+    }
+
+    pub fn upload(&self, stock: &Path, sales: &Path) {
+        let out = self
+            .plastinka()
+            .args(["upload", "--stock"])
+            .arg(stock)
+            .arg("--sales")
+            .arg(sales)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
+    /// Trains and returns the model id.
+    pub fn train(&self) -> String {
+        let out = self.plastinka().args(["--json", "train"]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        json(&out)["model_id"].as_str().unwrap().to_string()
+    }
+}
