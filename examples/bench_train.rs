@@ -13,69 +13,26 @@
 
 use plastinka::config::Config;
 use plastinka::forecast::train;
-use plastinka::ingest::{self, UploadRequest, laws::StoredMonths};
+use plastinka::ingest::{self, laws::StoredMonths};
 use plastinka::store::Store;
-use std::process::Command;
 use std::time::Instant;
 
+mod common;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |name: &str, default: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-            .unwrap_or_else(|| default.to_string())
-    };
-    let products = get("--products", "5000");
-    let months = get("--months", "36");
+    let products = common::arg("--products", "5000");
+    let months = common::arg("--months", "36");
     let mut config = Config::default();
-    config.training.threads = get("--threads", "0").parse()?;
+    config.training.threads = common::arg("--threads", "0").parse()?;
     config.training.max_epochs =
-        get("--max-epochs", &config.training.max_epochs.to_string()).parse()?;
+        common::arg("--max-epochs", &config.training.max_epochs.to_string()).parse()?;
     if config.training.threads > 0 {
         rayon::ThreadPoolBuilder::new()
             .num_threads(config.training.threads)
             .build_global()?;
     }
-
     let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    let generator = std::env::current_exe()?.with_file_name("generate");
-    let status = Command::new(&generator)
-        .args([
-            "--products",
-            &products,
-            "--months",
-            &months,
-            "--format",
-            "csv",
-            "--out",
-        ])
-        .arg(&data)
-        .status()
-        .map_err(|e| {
-            format!(
-                "cannot run {} ({e}); build it with `cargo build --release --examples`",
-                generator.display()
-            )
-        })?;
-    if !status.success() {
-        return Err("the generator failed".into());
-    }
-    let stock = std::fs::read_dir(&data)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("stock_"))
-        })
-        .ok_or("no stock file generated")?;
-    let request = UploadRequest {
-        stock: stock.clone(),
-        sales: ingest::expand_sales_paths(std::slice::from_ref(&data), &stock)?,
-        stock_date: None,
-        allow_incomplete_month: false,
-        accept_incoherent: false,
-    };
+    let request = common::generate(dir.path(), &products, &months)?;
     let plan = ingest::plan_upload(&request, &config.data, &StoredMonths::default(), &|_, _| {})?;
     let mut store = Store::open(&dir.path().join("bench.db"))?;
     store.write_upload(&plan)?;
@@ -131,10 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         trained.retrain_epochs
     );
     println!("  total train (both phases, features, prediction): {total:.1} s");
-    println!(
-        "  peak memory (VmHWM): {}",
-        peak_memory().unwrap_or_else(|| "unknown".into())
-    );
+    println!("  peak memory (VmHWM): {}", common::peak_memory());
     println!(
         "  held-out pinball: model {:.4}; {}",
         trained.validation.pinball,
@@ -146,11 +100,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .join(", ")
     );
     Ok(())
-}
-
-fn peak_memory() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(format!("{:.0} MB", kb / 1024.0))
 }

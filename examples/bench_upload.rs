@@ -12,68 +12,29 @@
 //! this process's VmHWM (Linux).
 
 use plastinka::config::DataConfig;
-use plastinka::ingest::{self, UploadRequest, laws::StoredMonths};
+use plastinka::ingest::{self, laws::StoredMonths};
 use plastinka::store::Store;
-use std::process::Command;
 use std::time::Instant;
 
+mod common;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |name: &str, default: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-            .unwrap_or_else(|| default.to_string())
-    };
-    let products = get("--products", "20000");
-    let months = get("--months", "36");
+    let products = common::arg("--products", "20000");
+    let months = common::arg("--months", "36");
     let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    let generator = std::env::current_exe()?.with_file_name("generate");
     let started = Instant::now();
-    let status = Command::new(&generator)
-        .args([
-            "--products",
-            &products,
-            "--months",
-            &months,
-            "--format",
-            "csv",
-            "--out",
-        ])
-        .arg(&data)
-        .status()
-        .map_err(|e| {
-            format!(
-                "cannot run {} ({e}); build it with `cargo build --release --examples`",
-                generator.display()
-            )
-        })?;
-    if !status.success() {
-        return Err("the generator failed".into());
-    }
+    let request = common::generate(dir.path(), &products, &months)?;
     let generated_s = started.elapsed().as_secs_f64();
-    let stock = std::fs::read_dir(&data)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("stock_"))
-        })
-        .ok_or("no stock file generated")?;
-    let bytes: u64 = std::fs::read_dir(&data)?
-        .filter_map(|e| e.ok()?.metadata().ok())
+    let bytes: u64 = request
+        .sales
+        .iter()
+        .chain([&request.stock])
+        .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
 
     let db = dir.path().join("bench.db");
     let started = Instant::now();
-    let request = UploadRequest {
-        stock: stock.clone(),
-        sales: ingest::expand_sales_paths(std::slice::from_ref(&data), &stock)?,
-        stock_date: None,
-        allow_incomplete_month: false,
-        accept_incoherent: false,
-    };
     let plan = ingest::plan_upload(
         &request,
         &DataConfig::default(),
@@ -98,20 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  total upload: {total_s:.2} s, threads available: {}",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!(
-        "  peak memory (VmHWM): {}",
-        peak_memory().unwrap_or_else(|| "unknown".into())
-    );
+    println!("  peak memory (VmHWM): {}", common::peak_memory());
     println!(
         "  database size: {:.1} MB",
         std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
     );
     Ok(())
-}
-
-fn peak_memory() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(format!("{:.0} MB", kb / 1024.0))
 }
