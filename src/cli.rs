@@ -164,6 +164,9 @@ pub struct HealthArgs {
     /// Judge freshness as if today were DATE [default: today]
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     pub as_of: Option<chrono::NaiveDate>,
+    /// Also exchange YC_OAUTH_TOKEN for an IAM token (network, remote.timeout_seconds)
+    #[arg(long)]
+    pub online: bool,
 }
 
 #[derive(Debug, Args)]

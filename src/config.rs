@@ -17,6 +17,29 @@ pub struct Config {
     pub training: TrainingConfig,
     pub report: ReportConfig,
     pub health: HealthConfig,
+    pub remote: RemoteConfig,
+}
+
+/// Yandex DataSphere (remote training is not built yet; health checks these).
+/// Credentials never live here: they come from YC_OAUTH_TOKEN / YC_IAM_TOKEN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteConfig {
+    pub project_id: String,
+    pub folder_id: String,
+    pub iam_endpoint: String,
+    pub timeout_seconds: u64,
+}
+
+impl Default for RemoteConfig {
+    fn default() -> Self {
+        Self {
+            project_id: String::new(),
+            folder_id: String::new(),
+            iam_endpoint: "https://iam.api.cloud.yandex.net/iam/v1/tokens".to_string(),
+            timeout_seconds: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,6 +132,7 @@ pub struct TrainingConfig {
     pub sigma_right: f64,
     pub min_sales_months: usize,
     pub threads: usize,
+    pub device: String,
 }
 
 impl Default for TrainingConfig {
@@ -131,6 +155,7 @@ impl Default for TrainingConfig {
             sigma_right: 1.39,
             min_sales_months: 2,
             threads: 0,
+            device: "cpu".to_string(),
         }
     }
 }

@@ -60,7 +60,7 @@ fn component(
 
 /// Checks everything as of `today` (the data is fresh when its newest complete month is
 /// the calendar month before `today`'s).
-pub fn check(db: &Path, config: &Config, today: chrono::NaiveDate) -> Health {
+pub fn check(db: &Path, config: &Config, today: chrono::NaiveDate, online: bool) -> Health {
     let mut components = Vec::new();
     let store = match Store::open_existing_read_only(db) {
         Ok(Some(store)) => Some(store),
@@ -121,7 +121,7 @@ pub fn check(db: &Path, config: &Config, today: chrono::NaiveDate) -> Health {
             ));
         }
     }
-    components.push(remote_component());
+    components.push(remote_component(&config.remote, online));
     let status = components
         .iter()
         .map(|c| c.status)
@@ -332,25 +332,80 @@ fn model_component(store: &Store, config: &Config) -> Component {
     }
 }
 
-fn remote_component() -> Component {
-    let token = ["YC_OAUTH_TOKEN", "YC_IAM_TOKEN"]
-        .iter()
-        .find(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
-    // Only whether a credential is present is reported — never its value.
-    match token {
-        Some(name) => component(
+fn remote_component(config: &crate::config::RemoteConfig, online: bool) -> Component {
+    use crate::remote::auth::{self, Credential};
+    let credential = auth::credential_from_env();
+    let configured = !config.project_id.is_empty();
+    // Only which variable holds a credential is reported — never its value.
+    let details = serde_json::json!({
+        "project_id": config.project_id,
+        "folder_id": config.folder_id,
+        "credential": credential.as_ref().map(Credential::source),
+        "online_check": online,
+    });
+    match (&credential, configured) {
+        (None, false) => {
+            return component(
+                "remote",
+                Status::NotConfigured,
+                "DataSphere not configured (no remote.project_id, no YC_OAUTH_TOKEN / YC_IAM_TOKEN); training runs locally",
+                details,
+            );
+        }
+        (None, true) => {
+            return component(
+                "remote",
+                Status::Degraded,
+                "remote.project_id is set but neither YC_OAUTH_TOKEN nor YC_IAM_TOKEN is in the environment",
+                details,
+            );
+        }
+        (Some(c), false) if !online => {
+            return component(
+                "remote",
+                Status::NotConfigured,
+                format!(
+                    "{} is set but remote.project_id is not; training runs locally",
+                    c.source()
+                ),
+                details,
+            );
+        }
+        _ => {}
+    }
+    let Some(credential) = credential else {
+        unreachable!("handled above")
+    };
+    if !online {
+        return component(
             "remote",
-            Status::NotConfigured,
+            Status::Healthy,
             format!(
-                "{name} is set, but remote training on DataSphere is not built yet; local training is used"
+                "project {} and {} present (not checked online; use --online)",
+                config.project_id,
+                credential.source()
             ),
-            serde_json::json!({ "credential": name }),
-        ),
-        None => component(
+            details,
+        );
+    }
+    match &credential {
+        Credential::Iam(_) => component(
             "remote",
-            Status::NotConfigured,
-            "DataSphere not configured (no YC_OAUTH_TOKEN / YC_IAM_TOKEN); local training is used",
-            serde_json::Value::Null,
+            Status::Healthy,
+            "YC_IAM_TOKEN present; an IAM token needs no exchange",
+            details,
         ),
+        Credential::OAuth(token) => {
+            let timeout = std::time::Duration::from_secs(config.timeout_seconds.max(1));
+            match auth::exchange(&config.iam_endpoint, token, timeout) {
+                Ok(_) => component(
+                    "remote",
+                    Status::Healthy,
+                    "YC_OAUTH_TOKEN exchanged for an IAM token",
+                    details,
+                ),
+                Err(e) => component("remote", Status::Unhealthy, format!("{e:#}"), details),
+            }
+        }
     }
 }

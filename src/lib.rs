@@ -11,5 +11,6 @@ pub mod forecast;
 pub mod health;
 pub mod ingest;
 pub mod month;
+pub mod remote;
 pub mod report;
 pub mod store;

@@ -179,3 +179,24 @@ fn training_without_data_says_what_to_do() {
     );
     assert_eq!(ws.db_bytes(), None);
 }
+
+#[test]
+fn a_gpu_device_missing_from_the_build_is_named() {
+    let ws = uploaded();
+    let out = ws
+        .plastinka()
+        .env("PLASTINKA_TRAINING_DEVICE", "cuda")
+        .arg("train")
+        .output()
+        .unwrap();
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("training.device") && err.contains("--features cuda"),
+        "{err}"
+    );
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 0);
+}

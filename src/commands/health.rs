@@ -11,7 +11,7 @@ pub fn run(context: &Context, args: &HealthArgs) -> Result<()> {
     let today = args
         .as_of
         .unwrap_or_else(|| chrono::Local::now().date_naive());
-    let report = health::check(&context.db, &context.config, today);
+    let report = health::check(&context.db, &context.config, today, args.online);
     print(context, &report)?;
     match report.status.exit_code() {
         0 => Ok(()),

@@ -52,7 +52,7 @@ pub fn run(context: &Context, args: &QuickstartArgs) -> Result<()> {
         super::upload::run(&ctx, &upload_args(stock(&next)?, next.clone()))?;
     }
     step("3/5 health before training (no model yet, so it says degraded)");
-    let health = crate::health::check(&db, &ctx.config, chrono::Local::now().date_naive());
+    let health = crate::health::check(&db, &ctx.config, chrono::Local::now().date_naive(), false);
     super::health::print(&ctx, &health)?;
 
     step(&format!(

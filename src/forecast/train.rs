@@ -72,8 +72,30 @@ pub fn minimum_months(model: &ModelConfig) -> usize {
     model.lags + 2
 }
 
-pub fn device() -> Device {
-    Device::flex()
+/// The compute device named by `training.device`: `cpu` (burn-flex, always there),
+/// `cuda` and `wgpu` in builds with those cargo features.
+pub fn device(name: &str) -> Result<Device> {
+    match name {
+        "cpu" => Ok(Device::flex()),
+        #[cfg(feature = "cuda")]
+        "cuda" => Ok(Device::cuda(0)),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        other => {
+            let mut built = vec!["cpu"];
+            if cfg!(feature = "cuda") {
+                built.push("cuda");
+            }
+            if cfg!(feature = "wgpu") {
+                built.push("wgpu");
+            }
+            Err(InputError::new(format!(
+                "setting training.device: «{other}» is not available in this build (it has: {}); GPU backends need `cargo build --release --features cuda` or `--features wgpu`",
+                built.join(", ")
+            ))
+            .into())
+        }
+    }
 }
 
 pub fn train(
@@ -97,6 +119,7 @@ pub fn train(
             .num_threads(training.threads)
             .build_global();
     }
+    let device = device(&training.device)?;
     let lags = model.lags;
     let holdout = t - 1;
     let alpha = training.sample_weight_alpha;
@@ -129,10 +152,18 @@ pub fn train(
         training,
         training.max_epochs,
         1,
+        &device,
         progress,
     )?;
-    let (validation, baselines) =
-        score_holdout(history, &features1, &valid1, &run1.best_model, model, lags);
+    let (validation, baselines) = score_holdout(
+        history,
+        &features1,
+        &valid1,
+        &run1.best_model,
+        model,
+        lags,
+        &device,
+    );
 
     // Phase 2: a fresh model on every month, for 1.1 × the best epoch count.
     let retrain_epochs = ((run1.best_epoch as f64) * training.retrain_epoch_factor)
@@ -155,10 +186,11 @@ pub fn train(
         training,
         retrain_epochs,
         2,
+        &device,
         progress,
     )?;
     let next = features2.next_month_samples();
-    let forecasts = predict(&features2, &next, &run2.best_model, lags)
+    let forecasts = predict(&features2, &next, &run2.best_model, lags, &device)
         .into_iter()
         .enumerate()
         .collect();
@@ -234,9 +266,10 @@ fn fit(
     training: &TrainingConfig,
     epochs: usize,
     phase: u8,
+    plain: &Device,
     progress: &mut dyn FnMut(EpochReport),
 ) -> Result<Fitted> {
-    let plain = device();
+    let plain = plain.clone();
     let device = plain.clone().autodiff();
     device.seed(training.seed);
     plain.seed(training.seed);
@@ -351,11 +384,11 @@ pub fn predict(
     samples: &[Sample],
     model: &Tide,
     lags: usize,
+    device: &Device,
 ) -> Vec<Vec<f64>> {
-    let plain = device();
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(1024) {
-        let batch = features.batch(chunk, lags, &plain);
+        let batch = features.batch(chunk, lags, device);
         let y = model.forward(batch.inputs);
         let [b, q] = y.dims();
         let values = y.into_data().try_into_vec::<f32>().unwrap_or_default();
@@ -383,9 +416,10 @@ fn score_holdout(
     model: &Tide,
     config: &ModelConfig,
     lags: usize,
+    device: &Device,
 ) -> (Evaluation, Vec<BaselineEvaluation>) {
     let actual = |s: &Sample| history.units[history.at(s.product as usize, s.target as usize)];
-    let forecasts = predict(features, samples, model, lags);
+    let forecasts = predict(features, samples, model, lags, device);
     let outcomes: Vec<Outcome> = samples
         .iter()
         .zip(forecasts)
