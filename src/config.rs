@@ -133,6 +133,10 @@ pub struct TrainingConfig {
     pub min_sales_months: usize,
     pub threads: usize,
     pub device: String,
+    pub swa: bool,
+    pub swa_lr: f64,
+    pub swa_epoch_start: f64,
+    pub swa_annealing_epochs: usize,
 }
 
 impl Default for TrainingConfig {
@@ -147,7 +151,7 @@ impl Default for TrainingConfig {
             gradient_clip_norm: 0.5,
             max_epochs: 200,
             patience: 15,
-            min_delta: 0.001,
+            min_delta: 0.0001,
             retrain_epoch_factor: 1.1,
             ewm_span: 7,
             sample_weight_alpha: 2.556,
@@ -156,6 +160,10 @@ impl Default for TrainingConfig {
             min_sales_months: 2,
             threads: 0,
             device: "cpu".to_string(),
+            swa: true,
+            swa_lr: 1e-4,
+            swa_epoch_start: 0.6,
+            swa_annealing_epochs: 45,
         }
     }
 }
@@ -270,6 +278,10 @@ impl Config {
             Some(
                 "training: batch_size, max_epochs, lr_restart_steps and lr_restart_mult must be at least 1",
             )
+        } else if !(0.0..1.0).contains(&self.training.swa_epoch_start)
+            || self.training.swa_lr <= 0.0
+        {
+            Some("training.swa_epoch_start must be in [0, 1) and training.swa_lr positive")
         } else if !(self.report.service_level > 0.0 && self.report.service_level < 1.0) {
             Some("report.service_level: must be in (0, 1)")
         } else if !(self.training.learning_rate > 0.0 && self.training.learning_rate < 1.0) {

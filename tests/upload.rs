@@ -497,12 +497,16 @@ fn legacy_xls_exports_are_read() {
     let ws = Workspace::new();
     let mut sales = quarter(&ws);
     // The shipped .xls holds the same January, with Excel date cells and a numeric barcode.
-    sales[0] = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fixtures/sales_2026-01.xls");
+    sales[0] =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fixtures/sales_2026-01.xls");
     let out = upload(&ws, "stock.csv", &sales, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = json(&out);
     assert_eq!(summary["units_sold"], 6);
-    assert_eq!(summary["products"], 2, "numeric barcode 111 is the same product as text 111");
+    assert_eq!(
+        summary["products"], 2,
+        "numeric barcode 111 is the same product as text 111"
+    );
     assert_eq!(ws.sql("SELECT units_sold FROM monthly_features f JOIN products p ON p.id = f.product_id WHERE p.barcode = '111' AND f.month = '2026-01'"), 1);
 }
 

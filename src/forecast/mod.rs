@@ -6,5 +6,6 @@ pub mod ewm;
 pub mod loss;
 pub mod metrics;
 pub mod scaler;
+pub mod swa;
 pub mod tide;
 pub mod train;

@@ -298,6 +298,12 @@ fn fit(
     let started = Instant::now();
     let mut epochs_run = 0;
     let mut batch_samples = Vec::with_capacity(training.batch_size);
+    // SWA in the retraining phase only: phase 1 stops early and keeps its raw weights,
+    // as the original's did.
+    let swa_start = (phase == 2 && training.swa)
+        .then(|| (training.swa_epoch_start * epochs as f64).floor() as usize);
+    let mut swa_from: Option<f64> = None;
+    let mut averager = super::swa::Averager::default();
     for epoch in 1..=epochs {
         order.shuffle(&mut rng);
         let (mut loss_sum, mut loss_weight) = (0.0, 0.0);
@@ -311,17 +317,32 @@ fn fit(
             loss_sum += value * chunk.len() as f64;
             loss_weight += chunk.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let lr = learning_rate(
+            let scheduled = learning_rate(
                 training.learning_rate,
                 step,
                 training.lr_restart_steps,
                 training.lr_restart_mult,
             );
+            let lr = match swa_start {
+                Some(start) if epoch > start => {
+                    let from = *swa_from.get_or_insert(scheduled);
+                    super::swa::learning_rate(
+                        from,
+                        training.swa_lr,
+                        epoch - start,
+                        training.swa_annealing_epochs,
+                    )
+                }
+                _ => scheduled,
+            };
             model = optimizer.step(lr, model, grads);
             step += 1;
         }
         windows_seen += samples.len();
         epochs_run = epoch;
+        if swa_start.is_some_and(|start| epoch > start) {
+            averager.add(&model.valid());
+        }
         last_train_loss = loss_sum / loss_weight.max(1.0);
         let valid_loss = validation.map(|v| {
             let frozen = model.valid();
@@ -354,8 +375,11 @@ fn fit(
             None => best = Some((f64::NAN, epoch, model.valid())),
         }
     }
-    let (best_valid_loss, best_epoch, best_model) =
+    let (best_valid_loss, best_epoch, mut best_model) =
         best.ok_or_else(|| anyhow::anyhow!("no epoch ran"))?;
+    if averager.count() > 0 {
+        best_model = averager.apply(best_model);
+    }
     if !last_train_loss.is_finite() {
         anyhow::bail!("training diverged (loss {last_train_loss}); lower training.learning_rate");
     }

@@ -1,0 +1,128 @@
+//! Stochastic weight averaging for the retraining phase (original-ml.md §3.5): from
+//! `swa_epoch_start × epochs` on, the learning rate anneals (cosine, per epoch) to
+//! `swa_lr` over `swa_annealing_epochs`, the weights at the end of each of those epochs
+//! are averaged, and the average is the final model.
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+
+/// Running mean of a module's float parameters, in the module's visiting order.
+#[derive(Default)]
+pub struct Averager {
+    means: Vec<Vec<f32>>,
+    count: usize,
+}
+
+struct Collect<'a>(&'a mut Vec<Vec<f32>>);
+
+impl ModuleVisitor for Collect<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push(
+            param
+                .val()
+                .into_data()
+                .try_into_vec::<f32>()
+                .unwrap_or_default(),
+        );
+    }
+}
+
+struct Replace<'a> {
+    values: &'a [Vec<f32>],
+    next: usize,
+}
+
+impl ModuleMapper for Replace<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(values) = self.values.get(self.next) else {
+            return param;
+        };
+        self.next += 1;
+        param.map(|tensor| {
+            let dims = tensor.dims();
+            let device = tensor.device();
+            if values.len() != dims.iter().product::<usize>() {
+                return tensor;
+            }
+            Tensor::<1>::from_floats(values.as_slice(), &device).reshape(dims)
+        })
+    }
+}
+
+impl Averager {
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Adds a snapshot of `model`'s weights to the mean.
+    pub fn add<M: Module>(&mut self, model: &M) {
+        let mut current = Vec::new();
+        model.visit(&mut Collect(&mut current));
+        self.count += 1;
+        if self.count == 1 {
+            self.means = current;
+            return;
+        }
+        let n = self.count as f32;
+        for (mean, values) in self.means.iter_mut().zip(current) {
+            for (m, v) in mean.iter_mut().zip(values) {
+                *m += (v - *m) / n;
+            }
+        }
+    }
+
+    /// `model` with the averaged weights.
+    pub fn apply<M: Module>(&self, model: M) -> M {
+        model.map(&mut Replace {
+            values: &self.means,
+            next: 0,
+        })
+    }
+}
+
+/// SWALR's cosine anneal: in the k-th SWA epoch (from 1) the rate has moved
+/// `(1 − cos(π·min(k, A)/A)) / 2` of the way from `from` to `to`.
+pub fn learning_rate(from: f64, to: f64, k: usize, annealing_epochs: usize) -> f64 {
+    let a = annealing_epochs.max(1) as f64;
+    let alpha = (1.0 - (std::f64::consts::PI * (k as f64).min(a) / a).cos()) / 2.0;
+    (1.0 - alpha) * from + alpha * to
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::tensor::Device;
+
+    fn weights(linear: &Linear) -> Vec<f32> {
+        linear
+            .weight
+            .val()
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn averages_parameters() {
+        let device = Device::flex();
+        let a: Linear = LinearConfig::new(2, 2).init(&device);
+        let b: Linear = LinearConfig::new(2, 2).init(&device);
+        let mut avg = Averager::default();
+        avg.add(&a);
+        avg.add(&b);
+        assert_eq!(avg.count(), 2);
+        let mean = weights(&avg.apply(a.clone()));
+        for ((m, x), y) in mean.iter().zip(weights(&a)).zip(weights(&b)) {
+            assert!((m - (x + y) / 2.0).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn anneals_to_the_swa_rate() {
+        assert!((learning_rate(1.0, 0.0, 0, 10) - 1.0).abs() < 1e-12);
+        assert!((learning_rate(1.0, 0.0, 5, 10) - 0.5).abs() < 1e-12);
+        assert!(learning_rate(1.0, 0.0, 10, 10).abs() < 1e-12);
+        assert!(learning_rate(1.0, 0.0, 50, 10).abs() < 1e-12);
+    }
+}
