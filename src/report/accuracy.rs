@@ -2,7 +2,7 @@
 //! said beside what happened — per product and in total, next to the baselines.
 //! A forecast product without a row in that month sold nothing (it was not on the shelf).
 
-use super::{Column, Report, Value, quantile_key};
+use super::{Column, Report, Value, forecast_columns};
 use crate::forecast::baselines::Baseline;
 use crate::forecast::loss::pinball;
 use crate::forecast::metrics::{Evaluation, Outcome, evaluate};
@@ -26,13 +26,7 @@ pub fn build(
         Column::new("condition", "Состояние"),
         Column::new("month", "Месяц"),
     ];
-    for &q in levels {
-        let key = quantile_key(q);
-        columns.push(Column::new(
-            &format!("forecast_{key}"),
-            &format!("Прогноз {key} (шт)"),
-        ));
-    }
+    columns.extend(forecast_columns(levels));
     columns.extend([
         Column::new("actual_units", "Факт (шт)"),
         Column::new("error_median_units", "Ошибка медианы (шт)"),

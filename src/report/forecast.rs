@@ -6,7 +6,7 @@
 //! brings the shelf to the level that covers next month's demand with the configured
 //! probability (default 0.9), assuming the order arrives early in the month.
 
-use super::{Column, Report, Value, quantile_key};
+use super::{Column, Report, Value, forecast_columns};
 use crate::store::reports::{ForecastLine, ModelInfo};
 
 /// Row filters; text filters match case-insensitively (artist/album/style as substrings).
@@ -98,13 +98,7 @@ pub fn build(
         Column::new("recording_year", "Год записи"),
         Column::new("forecast_month", "Месяц прогноза"),
     ];
-    for &q in levels {
-        let key = quantile_key(q);
-        columns.push(Column::new(
-            &format!("forecast_{key}"),
-            &format!("Прогноз {key} (шт)"),
-        ));
-    }
+    columns.extend(forecast_columns(levels));
     columns.extend([
         Column::new("last_month_units", "Продажи прошлого месяца (шт)"),
         Column::new("availability", "Доступность"),

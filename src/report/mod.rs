@@ -120,6 +120,17 @@ impl Report {
     }
 }
 
+/// `forecast_q05` … columns, one per forecast quantile, in both reports.
+pub fn forecast_columns(levels: &[f64]) -> Vec<Column> {
+    levels
+        .iter()
+        .map(|&q| {
+            let key = quantile_key(q);
+            Column::new(&format!("forecast_{key}"), &format!("Прогноз {key} (шт)"))
+        })
+        .collect()
+}
+
 /// `0.05` → `q05`, `0.5` → `q50`, `0.975` → `q97_5`.
 pub fn quantile_key(q: f64) -> String {
     let percent = q * 100.0;
