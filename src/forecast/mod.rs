@@ -5,6 +5,7 @@ pub mod dataset;
 pub mod ewm;
 pub mod loss;
 pub mod metrics;
+pub mod predict;
 pub mod scaler;
 pub mod swa;
 pub mod tide;

@@ -6,10 +6,9 @@
 //! gradient clipping, a seeded device and a seeded shuffle: the same data, settings and
 //! seed give the same forecast.
 
-use super::baselines::Baseline;
 use super::dataset::{self, Features, Sample};
 use super::loss::{PinballLoss, quantile_weights};
-use super::metrics::{Evaluation, Outcome, evaluate};
+use super::metrics::Evaluation;
 use super::scaler::LogMinMax;
 use super::tide::{Tide, Widths};
 use crate::config::{ModelConfig, TrainingConfig};
@@ -24,7 +23,6 @@ use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// What a progress display is told after every epoch.
@@ -38,13 +36,10 @@ pub struct EpochReport {
     pub seconds: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BaselineEvaluation {
-    pub name: String,
-    pub evaluation: Evaluation,
-}
-
 /// Everything a training run produces.
+pub use super::predict::BaselineEvaluation;
+use super::predict::{predict, score_holdout};
+
 pub struct Trained {
     pub widths: Widths,
     pub static_columns: Vec<String>,
@@ -400,81 +395,6 @@ fn scalar(t: Tensor<1>) -> f64 {
         .ok()
         .and_then(|v| v.first().copied())
         .unwrap_or(f32::NAN) as f64
-}
-
-/// Quantile forecasts in units, sorted (never crossing) and clipped at 0.
-pub fn predict(
-    features: &Features,
-    samples: &[Sample],
-    model: &Tide,
-    lags: usize,
-    device: &Device,
-) -> Vec<Vec<f64>> {
-    let mut out = Vec::with_capacity(samples.len());
-    for chunk in samples.chunks(1024) {
-        let batch = features.batch(chunk, lags, device);
-        let y = model.forward(batch.inputs);
-        let [b, q] = y.dims();
-        let values = y.into_data().try_into_vec::<f32>().unwrap_or_default();
-        for row in 0..b.min(values.len() / q.max(1)) {
-            let mut scaled: Vec<f64> = values[row * q..(row + 1) * q]
-                .iter()
-                .map(|&v| v as f64)
-                .collect();
-            scaled.sort_by(|a, b| a.total_cmp(b));
-            out.push(
-                scaled
-                    .into_iter()
-                    .map(|z| features.scaler.inverse(z).max(0.0))
-                    .collect(),
-            );
-        }
-    }
-    out
-}
-
-fn score_holdout(
-    history: &History,
-    features: &Features,
-    samples: &[Sample],
-    model: &Tide,
-    config: &ModelConfig,
-    lags: usize,
-    device: &Device,
-) -> (Evaluation, Vec<BaselineEvaluation>) {
-    let actual = |s: &Sample| history.units[history.at(s.product as usize, s.target as usize)];
-    let forecasts = predict(features, samples, model, lags, device);
-    let outcomes: Vec<Outcome> = samples
-        .iter()
-        .zip(forecasts)
-        .map(|(s, quantiles)| Outcome {
-            quantiles,
-            actual: actual(s),
-        })
-        .collect();
-    let model_eval = evaluate(&outcomes, &config.quantiles, &features.scaler);
-    let baselines = Baseline::ALL
-        .iter()
-        .map(|b| {
-            let outcomes: Vec<Outcome> = samples
-                .iter()
-                .map(|s| Outcome {
-                    quantiles: b.quantiles(
-                        history,
-                        s.product as usize,
-                        s.target as usize,
-                        &config.quantiles,
-                    ),
-                    actual: actual(s),
-                })
-                .collect();
-            BaselineEvaluation {
-                name: b.name().to_string(),
-                evaluation: evaluate(&outcomes, &config.quantiles, &features.scaler),
-            }
-        })
-        .collect();
-    (model_eval, baselines)
 }
 
 #[cfg(test)]
