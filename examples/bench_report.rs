@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         config_json: serde_json::to_string(&serde_json::json!({ "model": config.model }))?,
         artifacts_json: serde_json::to_string(&serde_json::json!({ "scaler": trained.scaler }))?,
         weights: &trained.weights,
-        metrics_json: serde_json::to_string(&serde_json::json!({ "validation": trained.validation, "baselines": trained.baselines }))?,
+        metrics_json: serde_json::to_string(&trained.metrics())?,
         training_seconds: 0.0,
         forecasts,
         activate: true,

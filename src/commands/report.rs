@@ -18,26 +18,30 @@ pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
             .ok()
             .and_then(|c| serde_json::from_value(c["model"]["quantiles"].clone()).ok())
             .unwrap_or_else(|| context.config.model.quantiles.clone());
-    let lines = store.forecast_lines(&model)?;
+    let filters = forecast::Filters {
+        artist: args.artist.clone(),
+        album: args.album.clone(),
+        style: args.style.clone(),
+        price_category: args.price_category.clone(),
+        release_type: args.release_type.clone(),
+        condition: args.condition.clone(),
+        min_forecast: args.min_forecast,
+        min_availability: args.min_availability,
+    };
+    let lines: Vec<_> = store
+        .forecast_lines(&model)?
+        .into_iter()
+        .filter(|line| filters.keeps(line))
+        .collect();
     let mut report = match args.kind {
         ReportKind::Forecast => {
-            let filters = forecast::Filters {
-                artist: args.artist.clone(),
-                album: args.album.clone(),
-                style: args.style.clone(),
-                price_category: args.price_category.clone(),
-                release_type: args.release_type.clone(),
-                condition: args.condition.clone(),
-                min_forecast: args.min_forecast,
-                min_availability: args.min_availability,
-            };
             let service_level = args
                 .service_level
                 .unwrap_or(context.config.report.service_level);
             if !(service_level > 0.0 && service_level < 1.0) {
                 return Err(InputError::new("--service-level must be between 0 and 1").into());
             }
-            forecast::build(&model, &lines, &levels, &filters, service_level)
+            forecast::build(&model, &lines, &levels, service_level)
         }
         ReportKind::Accuracy => {
             let stored = store.stored_months()?;
@@ -55,19 +59,7 @@ pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
             let actual = store.units_in_month(model.forecast_month)?;
             let history = store.load_history()?;
             let scaler = model_scaler(&store, &model)?;
-            let filtered: Vec<_> = lines
-                .into_iter()
-                .filter(|l| {
-                    let keep = |f: &Option<String>, v: &str| {
-                        f.as_ref()
-                            .is_none_or(|f| v.to_lowercase().contains(&f.to_lowercase()))
-                    };
-                    keep(&args.artist, &l.artist)
-                        && keep(&args.album, &l.album)
-                        && keep(&args.style, &l.style)
-                })
-                .collect();
-            accuracy::build(&model, &filtered, &actual, &history, &levels, &scaler)
+            accuracy::build(&model, &lines, &actual, &history, &levels, &scaler)
         }
     };
     if let Some(spec) = &args.sort {

@@ -58,7 +58,7 @@ pub fn run(context: &Context, args: &TrainArgs) -> Result<()> {
     }
 
     let id = model_id(&trained);
-    let metrics = metrics_json(&trained);
+    let metrics = trained.metrics();
     let forecasts: Vec<(i64, Vec<(f64, f64)>)> = trained
         .forecasts
         .iter()
@@ -118,27 +118,6 @@ fn model_id(trained: &Trained) -> String {
     );
     let hash = crate::ingest::sha256_hex(salt.as_bytes());
     format!("{}-{}", now.format("%Y%m%d-%H%M%S"), &hash[..6])
-}
-
-fn metrics_json(t: &Trained) -> serde_json::Value {
-    let beats = t
-        .baselines
-        .iter()
-        .all(|b| t.validation.pinball < b.evaluation.pinball);
-    json!({
-        "holdout_month": t.holdout_month,
-        "validation": t.validation,
-        "baselines": t.baselines,
-        "beats_baselines_on_pinball": beats,
-        "validation_loss": t.validation_loss,
-        "train_loss": t.train_loss,
-        "best_epoch": t.best_epoch,
-        "retrain_epochs": t.retrain_epochs,
-        "windows_phase1": t.windows_phase1,
-        "windows_phase2": t.windows_phase2,
-        "seconds_per_epoch": t.seconds_per_epoch,
-        "windows_per_second": t.windows_per_second,
-    })
 }
 
 fn print_human(id: &str, t: &Trained, active: bool) {

@@ -61,6 +61,30 @@ pub struct Trained {
     pub windows_per_second: f64,
 }
 
+impl Trained {
+    /// The run's figures as stored with the model (and printed by `train --json`).
+    pub fn metrics(&self) -> serde_json::Value {
+        let beats = self
+            .baselines
+            .iter()
+            .all(|b| self.validation.pinball < b.evaluation.pinball);
+        serde_json::json!({
+            "holdout_month": self.holdout_month,
+            "validation": self.validation,
+            "baselines": self.baselines,
+            "beats_baselines_on_pinball": beats,
+            "validation_loss": self.validation_loss,
+            "train_loss": self.train_loss,
+            "best_epoch": self.best_epoch,
+            "retrain_epochs": self.retrain_epochs,
+            "windows_phase1": self.windows_phase1,
+            "windows_phase2": self.windows_phase2,
+            "seconds_per_epoch": self.seconds_per_epoch,
+            "windows_per_second": self.windows_per_second,
+        })
+    }
+}
+
 /// The smallest history a run needs: `lags` input months, one month to train on and the
 /// held-out month.
 pub fn minimum_months(model: &ModelConfig) -> usize {

@@ -23,17 +23,17 @@ pub struct Filters {
 }
 
 impl Filters {
-    fn keeps(&self, line: &ForecastLine) -> bool {
+    /// Whether a product's line passes every filter given.
+    pub fn keeps(&self, line: &ForecastLine) -> bool {
         let contains = |filter: &Option<String>, value: &str| {
             filter
                 .as_ref()
                 .is_none_or(|f| value.to_lowercase().contains(&f.to_lowercase()))
         };
         let equals = |filter: &Option<String>, value: &str| {
-            filter.as_ref().is_none_or(|f| {
-                value.trim().eq_ignore_ascii_case(f.trim())
-                    || value.to_lowercase() == f.to_lowercase()
-            })
+            filter
+                .as_ref()
+                .is_none_or(|f| value.trim().to_lowercase() == f.trim().to_lowercase())
         };
         contains(&self.artist, &line.artist)
             && contains(&self.album, &line.album)
@@ -82,7 +82,6 @@ pub fn build(
     model: &ModelInfo,
     lines: &[ForecastLine],
     levels: &[f64],
-    filters: &Filters,
     service_level: f64,
 ) -> Report {
     let mut columns = vec![
@@ -111,7 +110,6 @@ pub fn build(
     ]);
     let rows = lines
         .iter()
-        .filter(|line| filters.keeps(line))
         .map(|line| {
             let mut row = vec![
                 Value::Int(line.product_id),
