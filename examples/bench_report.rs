@@ -11,10 +11,10 @@
 //! `health`, five runs each, and prints the median.
 
 use plastinka::config::Config;
+use plastinka::forecast::stored::ModelRecord;
 use plastinka::forecast::train;
 use plastinka::ingest::{self, laws::StoredMonths};
 use plastinka::store::Store;
-use plastinka::store::models::NewModel;
 use std::process::Command;
 use std::time::Instant;
 
@@ -40,50 +40,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let request = common::generate(dir.path(), &products, &months)?;
     let mut config = Config::default();
     let db = dir.path().join("bench.db");
-    let mut store = Store::open(&db)?;
-    store.write_upload(&ingest::plan_upload(
-        &request,
-        &config.data,
-        &StoredMonths::default(),
-        &|_, _| {},
-    )?)?;
-    let history = store.load_history()?;
+    common::store_upload(
+        &db,
+        &ingest::plan_upload(&request, &config.data, &StoredMonths::default(), &|_, _| {})?,
+    )?;
+    let history = common::open(&db)?.load_history()?;
     config.model.hidden_size = 16;
     config.model.decoder_output_dim = 4;
     config.model.num_encoder_layers = 1;
     config.model.num_decoder_layers = 1;
     config.training.max_epochs = 1;
     let trained = train::train(&history, &config.model, &config.training, &mut |_| {})?;
-    let forecasts = trained
-        .forecasts
-        .iter()
-        .map(|(i, q)| {
-            (
-                history.products[*i].id,
-                config
-                    .model
-                    .quantiles
-                    .iter()
-                    .copied()
-                    .zip(q.iter().copied())
-                    .collect(),
-            )
-        })
-        .collect();
-    store.save_model(&NewModel {
-        id: "bench",
-        first_month: history.months[0].to_string(),
-        last_month: trained.holdout_month.to_string(),
-        forecast_month: trained.forecast_month.to_string(),
-        config_json: serde_json::to_string(&serde_json::json!({ "model": config.model }))?,
-        artifacts_json: serde_json::to_string(&serde_json::json!({ "scaler": trained.scaler }))?,
-        weights: &trained.weights,
-        metrics_json: serde_json::to_string(&trained.metrics())?,
-        training_seconds: 0.0,
-        forecasts,
-        activate: true,
-    })?;
-    drop(store);
+    let record = ModelRecord::from_trained(
+        "bench".into(),
+        &trained,
+        &history,
+        &config.model,
+        &config.training,
+    );
+    let session = Store::begin_write(&db, "bench", Default::default())?;
+    session.save_model(&record, &trained.forecasts, true)?;
+    session.commit()?;
     println!(
         "store: {products} products × {months} months, {} forecasts",
         trained.forecasts.len()

@@ -14,7 +14,6 @@
 use plastinka::config::Config;
 use plastinka::forecast::train;
 use plastinka::ingest::{self, laws::StoredMonths};
-use plastinka::store::Store;
 use std::time::Instant;
 
 mod common;
@@ -26,17 +25,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.training.threads = common::arg("--threads", "0").parse()?;
     config.training.max_epochs =
         common::arg("--max-epochs", &config.training.max_epochs.to_string()).parse()?;
-    if config.training.threads > 0 {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(config.training.threads)
-            .build_global()?;
-    }
     let dir = tempfile::tempdir()?;
     let request = common::generate(dir.path(), &products, &months)?;
     let plan = ingest::plan_upload(&request, &config.data, &StoredMonths::default(), &|_, _| {})?;
-    let mut store = Store::open(&dir.path().join("bench.db"))?;
-    store.write_upload(&plan)?;
-    let history = store.load_history()?;
+    let db = dir.path().join("bench.db");
+    common::store_upload(&db, &plan)?;
+    let history = common::open(&db)?.load_history()?;
 
     let started = Instant::now();
     let mut epochs: Vec<(u8, f64)> = Vec::new();

@@ -13,7 +13,6 @@
 
 use plastinka::config::DataConfig;
 use plastinka::ingest::{self, laws::StoredMonths};
-use plastinka::store::Store;
 use std::time::Instant;
 
 mod common;
@@ -42,8 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &|_, _| {},
     )?;
     let planned_s = started.elapsed().as_secs_f64();
-    let mut store = Store::open(&db)?;
-    store.write_upload(&plan)?;
+    common::store_upload(&db, &plan)?;
     let total_s = started.elapsed().as_secs_f64();
     println!(
         "upload of {products} products × {months} months: {} rows in {} files ({:.1} MB CSV), {} monthly feature rows",

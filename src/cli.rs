@@ -19,6 +19,10 @@ pub struct Cli {
     /// Print a machine-readable JSON document instead of tables
     #[arg(long, global = true)]
     pub json: bool,
+    /// Act as if today were DATE: dates after it are refused, freshness is judged by it
+    /// (for tests and back-fills) [default: today]
+    #[arg(long, global = true, value_name = "DATE", env = "PLASTINKA_AS_OF", value_parser = parse_date)]
+    pub as_of: Option<chrono::NaiveDate>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,6 +43,10 @@ pub enum Command {
     Health(HealthArgs),
     /// List trained models, or make an earlier one active again
     Models(ModelsArgs),
+    /// Forecast the month after the newest complete month with a stored model, without training
+    Forecast(ForecastArgs),
+    /// Write a consistent copy of the database to PATH (safe while other commands run)
+    Backup(BackupArgs),
     /// The whole monthly cycle on the bundled sample data, in a fresh database
     Quickstart(QuickstartArgs),
 }
@@ -48,6 +56,19 @@ pub struct TrainArgs {
     /// Keep the current active model; store this one for comparison only
     #[arg(long)]
     pub no_activate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    /// A stored model id [default: the active model]
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write the copy (must not exist yet)
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -72,11 +93,15 @@ pub struct UploadArgs {
     #[arg(long, value_name = "FILE")]
     pub stock: PathBuf,
     /// Sales exports (files or directories of them); rows go to months by sale date
-    #[arg(long, value_name = "FILE|DIR", num_args = 1.., required = true)]
+    #[arg(long, value_name = "FILE|DIR", num_args = 1.., required_unless_present = "empty_month")]
     pub sales: Vec<PathBuf>,
-    /// Day the snapshot describes (at its start) [default: the day after the latest sale]
+    /// Day the snapshot describes (at its start) [default: a date in the stock file's name
+    /// (stock_2026-11-01.xlsx, остатки_01.11.2026.xlsx), else the day after the latest sale]
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     pub stock_date: Option<chrono::NaiveDate>,
+    /// A month with no sales at all (the shop was closed), stored as empty; repeatable
+    #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+    pub empty_month: Vec<crate::month::Month>,
     /// Store an unfinished last month (snapshot dated inside it) as partial
     #[arg(long)]
     pub allow_incomplete_month: bool,
@@ -88,7 +113,7 @@ pub struct UploadArgs {
     pub dry_run: bool,
 }
 
-fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
+pub fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
     crate::ingest::rows::parse_date(crate::ingest::read::Cell::Text(text))
         .ok_or_else(|| format!("«{text}» is not a date; use dd.mm.yyyy or yyyy-mm-dd"))
 }
@@ -161,9 +186,6 @@ fn parse_month(text: &str) -> Result<crate::month::Month, String> {
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {
-    /// Judge freshness as if today were DATE [default: today]
-    #[arg(long, value_name = "DATE", value_parser = parse_date)]
-    pub as_of: Option<chrono::NaiveDate>,
     /// Also exchange YC_OAUTH_TOKEN for an IAM token (network, remote.timeout_seconds)
     #[arg(long)]
     pub online: bool,

@@ -173,6 +173,19 @@ impl Default for TrainingConfig {
 pub struct DatabaseConfig {
     /// SQLite file used when neither `--db` nor `PLASTINKA_DB` is given.
     pub path: PathBuf,
+    /// How long a writing command waits for another writer before it refuses.
+    pub lock_timeout_seconds: u64,
+    /// Largest size the database may grow to, in MB (0: no limit but the disk).
+    pub max_size_mb: u64,
+}
+
+impl DatabaseConfig {
+    pub fn limits(&self) -> crate::store::Limits {
+        crate::store::Limits {
+            wait: std::time::Duration::from_secs(self.lock_timeout_seconds),
+            max_bytes: self.max_size_mb.saturating_mul(1_000_000),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,12 +200,16 @@ pub struct DataConfig {
     pub min_year: i32,
     /// Release year gap (re-issue minus recording) used when an upload has no dated re-issue.
     pub default_release_gap_years: i32,
+    /// Input files larger than this (MB) are refused before they are read.
+    pub max_file_mb: u64,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             path: PathBuf::from("plastinka.db"),
+            lock_timeout_seconds: 30,
+            max_size_mb: 0,
         }
     }
 }
@@ -205,6 +222,7 @@ impl Default for DataConfig {
             confidence_saturation_copies: 5,
             min_year: 1950,
             default_release_gap_years: 15,
+            max_file_mb: 512,
         }
     }
 }
@@ -291,6 +309,9 @@ impl Config {
         };
         if let Some(problem) = problem {
             return Err(InputError::new(format!("setting {problem}")).into());
+        }
+        if self.data.max_file_mb == 0 {
+            return Err(InputError::new("setting data.max_file_mb: must be at least 1").into());
         }
         if self.data.confidence_saturation_copies == 0 {
             return Err(InputError::new(

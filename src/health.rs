@@ -62,7 +62,7 @@ fn component(
 /// the calendar month before `today`'s).
 pub fn check(db: &Path, config: &Config, today: chrono::NaiveDate, online: bool) -> Health {
     let mut components = Vec::new();
-    let store = match Store::open_existing_read_only(db) {
+    let store = match Store::open_read_only(db, config.database.limits()) {
         Ok(Some(store)) => Some(store),
         Ok(None) => {
             components.push(component(
@@ -293,11 +293,24 @@ fn model_component(store: &Store, config: &Config) -> Component {
                 .collect()
         })
         .unwrap_or_default();
+    // The active model must load: its weights match their checksum and fit its settings.
+    let loads = store
+        .load_model(Some(&model.id))
+        .and_then(|r| r.ok_or_else(|| anyhow::anyhow!("model {} vanished", model.id)))
+        .and_then(|r| r.load(&burn::tensor::Device::flex()).map(|_| ()));
     let details = serde_json::json!({
         "model_id": model.id, "trained_on": [model.first_month, model.last_month], "forecast_month": model.forecast_month,
         "months_behind_data": age, "miws_mic_ratio": ratio, "threshold": threshold, "pinball": pinball,
-        "baselines_not_beaten": losing,
+        "baselines_not_beaten": losing, "loads": loads.is_ok(),
     });
+    if let Err(e) = loads {
+        return component(
+            "model",
+            Status::Unhealthy,
+            format!("the active model {} cannot be used: {e:#}", model.id),
+            details,
+        );
+    }
     let mut problems = Vec::new();
     if age > 0 {
         problems.push(format!(

@@ -206,7 +206,7 @@ fn a_non_contiguous_upload_is_refused_and_nothing_is_created() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("law 2") && err.contains("2026-02"), "{err}");
-    assert_eq!(ws.db_bytes(), None);
+    assert!(ws.db_litter().is_empty(), "{:?}", ws.db_litter());
 }
 
 #[test]
@@ -227,7 +227,7 @@ fn an_incoherent_snapshot_is_refused_unless_accepted() {
         err.contains("law 3") && err.contains("bad_jan.csv: row 2, column «Дата создания»"),
         "{err}"
     );
-    assert_eq!(ws.db_bytes(), None);
+    assert!(ws.db_litter().is_empty(), "{:?}", ws.db_litter());
 
     let out = upload(&ws, "stock.csv", &sales, &["--accept-incoherent"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -277,7 +277,7 @@ fn an_unfinished_month_needs_an_explicit_flag() {
         err.contains("2026-03 is unfinished") && err.contains("--allow-incomplete-month"),
         "{err}"
     );
-    assert_eq!(ws.db_bytes(), None);
+    assert!(ws.db_litter().is_empty(), "{:?}", ws.db_litter());
 
     let out = upload(&ws, "stock_17.csv", &sales, &["--allow-incomplete-month"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -517,7 +517,7 @@ fn a_dry_run_writes_nothing() {
     let out = upload(&ws, "stock.csv", &sales, &["--dry-run"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(json(&out)["outcome"], "dry_run");
-    assert_eq!(ws.db_bytes(), None);
+    assert!(ws.db_litter().is_empty(), "{:?}", ws.db_litter());
 }
 
 #[test]

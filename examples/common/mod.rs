@@ -55,9 +55,29 @@ pub fn generate(
         sales: ingest::expand_sales_paths(std::slice::from_ref(&data), &stock)?,
         stock,
         stock_date: None,
+        empty_months: Default::default(),
         allow_incomplete_month: false,
         accept_incoherent: false,
+        today: chrono::Local::now().date_naive(),
+        max_file_bytes: u64::MAX,
     })
+}
+
+/// Stores a planned upload in a new database at `path`.
+pub fn store_upload(
+    path: &Path,
+    plan: &ingest::UploadPlan,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let session = plastinka::store::Store::begin_write(path, "bench", Default::default())?;
+    session.write_upload(plan)?;
+    session.commit()?;
+    Ok(())
+}
+
+/// Opens a database for reading.
+pub fn open(path: &Path) -> Result<plastinka::store::Store, Box<dyn std::error::Error>> {
+    plastinka::store::Store::open_read_only(path, Default::default())?
+        .ok_or_else(|| format!("no database at {}", path.display()).into())
 }
 
 /// This process's peak resident memory (VmHWM, Linux).

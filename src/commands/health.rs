@@ -8,10 +8,7 @@ use anyhow::Result;
 use comfy_table::{ContentArrangement, Table};
 
 pub fn run(context: &Context, args: &HealthArgs) -> Result<()> {
-    let today = args
-        .as_of
-        .unwrap_or_else(|| chrono::Local::now().date_naive());
-    let report = health::check(&context.db, &context.config, today, args.online);
+    let report = health::check(&context.db, &context.config, context.today, args.online);
     print(context, &report)?;
     match report.status.exit_code() {
         0 => Ok(()),
@@ -21,7 +18,7 @@ pub fn run(context: &Context, args: &HealthArgs) -> Result<()> {
 
 pub fn print(context: &Context, report: &health::Health) -> Result<()> {
     if context.json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(report)?)?;
     } else {
         let mut table = Table::new();
         table.set_content_arrangement(ContentArrangement::Dynamic);
@@ -33,8 +30,8 @@ pub fn print(context: &Context, report: &health::Health) -> Result<()> {
                 c.reason.clone(),
             ]);
         }
-        println!("{}: {}", label(report.status), context.db.display());
-        println!("{table}");
+        crate::outln!("{}: {}", label(report.status), context.db.display())?;
+        crate::outln!("{table}")?;
     }
     Ok(())
 }

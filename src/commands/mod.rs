@@ -1,5 +1,7 @@
 //! One file per subcommand; orchestration only.
 
+pub mod backup;
+pub mod forecast;
 pub mod health;
 pub mod models;
 pub mod quickstart;
@@ -14,11 +16,13 @@ use anyhow::Result;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-/// What every command gets: settings, the database path and the output mode.
+/// What every command gets: settings, the database path, the output mode and the day
+/// it acts on.
 pub struct Context {
     pub config: Config,
     pub db: PathBuf,
     pub json: bool,
+    pub today: chrono::NaiveDate,
 }
 
 impl Context {
@@ -29,13 +33,27 @@ impl Context {
 
     /// The store for reading; a clear error when nothing has been uploaded yet.
     pub fn existing_store(&self) -> Result<crate::store::Store> {
-        crate::store::Store::open_existing_read_only(&self.db)?.ok_or_else(|| {
-            crate::error::InputError::new(format!(
-                "no database at {}: run `plastinka upload` first",
-                self.db.display()
-            ))
-            .into()
-        })
+        crate::store::Store::open_read_only(&self.db, self.config.database.limits())?.ok_or_else(
+            || {
+                crate::error::InputError::new(format!(
+                    "no database at {}: run `plastinka upload` first",
+                    self.db.display()
+                ))
+                .into()
+            },
+        )
+    }
+
+    /// A write session on the database (it must exist already): `holder` names this
+    /// command to a writer that has to wait for it.
+    pub fn write_existing(&self, holder: &str) -> Result<crate::store::WriteSession> {
+        self.existing_store()?;
+        self.write(holder)
+    }
+
+    /// A write session that creates the database if needed.
+    pub fn write(&self, holder: &str) -> Result<crate::store::WriteSession> {
+        crate::store::Store::begin_write(&self.db, holder, self.config.database.limits())
     }
 }
 
@@ -49,11 +67,16 @@ pub fn run(cli: Cli) -> Result<()> {
         config,
         db,
         json: cli.json,
+        today: cli
+            .as_of
+            .unwrap_or_else(|| chrono::Local::now().date_naive()),
     };
     match cli.command {
         Command::Upload(args) => upload::run(&context, &args),
         Command::Train(args) => train::run(&context, &args),
         Command::Models(args) => models::run(&context, &args),
+        Command::Forecast(args) => forecast::run(&context, &args),
+        Command::Backup(args) => backup::run(&context, &args),
         Command::Quickstart(args) => quickstart::run(&context, &args),
         Command::Tune => Err(NotBuilt("tune").into()),
         Command::Report(args) => report::run(&context, &args),

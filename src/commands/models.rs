@@ -3,7 +3,6 @@
 use super::Context;
 use crate::cli::{ModelsArgs, ModelsCommand};
 use crate::error::InputError;
-use crate::store::Store;
 use anyhow::Result;
 use comfy_table::{ContentArrangement, Table};
 
@@ -11,18 +10,18 @@ pub fn run(context: &Context, args: &ModelsArgs) -> Result<()> {
     match &args.command {
         None => list(context),
         Some(ModelsCommand::Activate { id }) => {
-            context.existing_store()?;
-            let mut store = Store::open(&context.db)?;
-            if !store.activate_model(id)? {
+            let session = context.write_existing("models activate")?;
+            if !session.activate_model(id)? {
                 return Err(InputError::new(format!(
                     "no model «{id}»; `plastinka models` lists them"
                 ))
                 .into());
             }
+            session.commit()?;
             if context.json {
-                println!("{}", serde_json::json!({ "active": id }));
+                crate::outln!("{}", serde_json::json!({ "active": id }))?;
             } else {
-                println!("Model {id} is now active.");
+                crate::outln!("Model {id} is now active.")?;
             }
             Ok(())
         }
@@ -32,11 +31,11 @@ pub fn run(context: &Context, args: &ModelsArgs) -> Result<()> {
 fn list(context: &Context) -> Result<()> {
     let models = context.existing_store()?.list_models()?;
     if context.json {
-        println!("{}", serde_json::to_string_pretty(&models)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&models)?)?;
         return Ok(());
     }
     if models.is_empty() {
-        println!("No models yet: run `plastinka train`.");
+        crate::outln!("No models yet: run `plastinka train`.")?;
         return Ok(());
     }
     let mut table = Table::new();
@@ -72,6 +71,6 @@ fn list(context: &Context) -> Result<()> {
             },
         ]);
     }
-    println!("{table}");
+    crate::outln!("{table}")?;
     Ok(())
 }

@@ -33,6 +33,7 @@ pub fn run(context: &Context, args: &QuickstartArgs) -> Result<()> {
         config,
         db: db.clone(),
         json: false,
+        today: context.today,
     };
     let stock = |dir: &Path| -> Result<PathBuf> {
         std::fs::read_dir(dir)?
@@ -44,23 +45,23 @@ pub fn run(context: &Context, args: &QuickstartArgs) -> Result<()> {
             .ok_or_else(|| InputError::in_file(dir, "no stock_*.xlsx/csv snapshot").into())
     };
 
-    step("1/5 upload the history (23 months of sales and the snapshot after them)");
+    step("1/5 upload the history (23 months of sales and the snapshot after them)")?;
     super::upload::run(&ctx, &upload_args(stock(&sample)?, sample.clone()))?;
     let next = sample.join("next");
     if next.is_dir() {
-        step("2/5 upload the newest month, as a monthly upload would");
+        step("2/5 upload the newest month, as a monthly upload would")?;
         super::upload::run(&ctx, &upload_args(stock(&next)?, next.clone()))?;
     }
-    step("3/5 health before training (no model yet, so it says degraded)");
-    let health = crate::health::check(&db, &ctx.config, chrono::Local::now().date_naive(), false);
+    step("3/5 health before training (no model yet, so it says degraded)")?;
+    let health = crate::health::check(&db, &ctx.config, ctx.today, false);
     super::health::print(&ctx, &health)?;
 
     step(&format!(
         "4/5 train (at most {EPOCH_BUDGET} epochs; it stops early)"
-    ));
+    ))?;
     super::train::run(&ctx, &TrainArgs { no_activate: false })?;
 
-    step("5/5 report: the 15 records most worth reordering, and the full report as xlsx and csv");
+    step("5/5 report: the 15 records most worth reordering, and the full report as xlsx and csv")?;
     let xlsx = dir.join("forecast.xlsx");
     let csv = dir.join("forecast.csv");
     super::report::run(
@@ -73,19 +74,19 @@ pub fn run(context: &Context, args: &QuickstartArgs) -> Result<()> {
     )?;
     super::report::run(&ctx, &report_args(OutputFormat::Table, None, Some(15)))?;
 
-    println!("\nEverything is in {}:", dir.display());
-    println!("  database   {}", db.display());
-    println!("  report     {}", xlsx.display());
-    println!("  report     {}", csv.display());
-    println!(
+    crate::outln!("\nEverything is in {}:", dir.display())?;
+    crate::outln!("  database   {}", db.display())?;
+    crate::outln!("  report     {}", xlsx.display())?;
+    crate::outln!("  report     {}", csv.display())?;
+    crate::outln!(
         "Next: plastinka --db {} health | models | report --format xlsx --output FILE",
         db.display()
-    );
+    )?;
     Ok(())
 }
 
-fn step(text: &str) {
-    println!("\n== {text}");
+fn step(text: &str) -> Result<()> {
+    Ok(crate::outln!("\n== {text}")?)
 }
 
 fn find_sample(given: Option<&Path>) -> Result<PathBuf> {
@@ -118,6 +119,7 @@ fn upload_args(stock: PathBuf, sales: PathBuf) -> UploadArgs {
         stock,
         sales: vec![sales],
         stock_date: None,
+        empty_month: Vec::new(),
         allow_incomplete_month: false,
         accept_incoherent: false,
         dry_run: false,

@@ -3,7 +3,7 @@
 use super::Context;
 use crate::cli::{ReportArgs, ReportKind};
 use crate::error::InputError;
-use crate::forecast::scaler::LogMinMax;
+use crate::month::Month;
 use crate::report::render::{self, OutputFormat};
 use crate::report::{accuracy, forecast};
 use crate::store::Store;
@@ -12,12 +12,11 @@ use anyhow::Result;
 
 pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
     let store = context.existing_store()?;
-    let model = choose_model(&store, args)?;
-    let levels: Vec<f64> =
-        serde_json::from_str::<serde_json::Value>(&store_config(&store, &model)?)
-            .ok()
-            .and_then(|c| serde_json::from_value(c["model"]["quantiles"].clone()).ok())
-            .unwrap_or_else(|| context.config.model.quantiles.clone());
+    let (model, month) = choose_model(&store, args)?;
+    let record = store
+        .load_model(Some(&model.id))?
+        .ok_or_else(|| anyhow::anyhow!("model {} vanished", model.id))?;
+    let levels = record.model.quantiles.clone();
     let filters = forecast::Filters {
         artist: args.artist.clone(),
         album: args.album.clone(),
@@ -29,7 +28,7 @@ pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
         min_availability: args.min_availability,
     };
     let lines: Vec<_> = store
-        .forecast_lines(&model)?
+        .forecast_lines(&model, month)?
         .into_iter()
         .filter(|line| filters.keeps(line))
         .collect();
@@ -41,25 +40,31 @@ pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
             if !(service_level > 0.0 && service_level < 1.0) {
                 return Err(InputError::new("--service-level must be between 0 and 1").into());
             }
-            forecast::build(&model, &lines, &levels, service_level)
+            forecast::build(&model, month, &lines, &levels, service_level)
         }
         ReportKind::Accuracy => {
             let stored = store.stored_months()?;
             let complete = stored
                 .months
                 .iter()
-                .any(|&(m, complete)| m == model.forecast_month && complete);
+                .any(|&(m, complete)| m == month && complete);
             if !complete {
                 return Err(InputError::new(format!(
-                    "the actual sales of {} are not stored (complete) yet: upload that month, then ask for its accuracy",
-                    model.forecast_month
+                    "the actual sales of {month} are not stored (complete) yet: upload that month, then ask for its accuracy"
                 ))
                 .into());
             }
-            let actual = store.units_in_month(model.forecast_month)?;
+            let actual = store.units_in_month(month)?;
             let history = store.load_history()?;
-            let scaler = model_scaler(&store, &model)?;
-            accuracy::build(&model, &lines, &actual, &history, &levels, &scaler)
+            accuracy::build(
+                &model,
+                month,
+                &lines,
+                &actual,
+                &history,
+                &levels,
+                &record.scaler,
+            )
         }
     };
     if let Some(spec) = &args.sort {
@@ -99,37 +104,48 @@ pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
     Ok(())
 }
 
-fn choose_model(store: &Store, args: &ReportArgs) -> Result<ModelInfo> {
-    if let Some(id) = &args.model {
-        return store.model_info(Some(id))?.ok_or_else(|| {
-            InputError::new(format!("no model «{id}»; `plastinka models` lists them")).into()
-        });
-    }
-    let active = store.model_info(None)?;
-    match (args.month, active) {
-        (None, Some(active)) => Ok(active),
-        (None, None) => Err(InputError::new("no active model: run `plastinka train` first").into()),
-        (Some(month), Some(active)) if active.forecast_month == month => Ok(active),
-        (Some(month), _) => {
-            let newest = store
-                .list_models()?
-                .into_iter()
-                .rev()
-                .find(|m| m.forecast_month == month.to_string())
-                .ok_or_else(|| InputError::new(format!("no stored model forecasts {month}")))?;
-            Ok(store
-                .model_info(Some(&newest.id))?
-                .ok_or_else(|| anyhow::anyhow!("model vanished"))?)
+/// The model and month to report: `--model` (its newest forecast, or `--month`), else the
+/// active model's newest forecast (or its `--month`), else the newest model that forecast
+/// `--month`.
+fn choose_model(store: &Store, args: &ReportArgs) -> Result<(ModelInfo, Month)> {
+    let no_such =
+        |id: &str| InputError::new(format!("no model «{id}»; `plastinka models` lists them"));
+    let model = match &args.model {
+        Some(id) => Some(store.model_info(Some(id))?.ok_or_else(|| no_such(id))?),
+        None => store.model_info(None)?,
+    };
+    if let Some(model) = model {
+        let months = store.forecast_months(&model.id)?;
+        match args.month {
+            None => {
+                if let Some(&newest) = months.last() {
+                    return Ok((model, newest));
+                }
+            }
+            Some(month) if months.contains(&month) => return Ok((model, month)),
+            Some(month) if args.model.is_some() => {
+                return Err(InputError::new(format!(
+                    "model {} has no forecast for {month} (it has {}); `plastinka forecast --model {}` makes one for the month after the newest complete month",
+                    model.id,
+                    crate::month::describe(&months),
+                    model.id
+                ))
+                .into());
+            }
+            Some(_) => {}
         }
     }
-}
-
-fn store_config(store: &Store, model: &ModelInfo) -> Result<String> {
-    store.model_json(&model.id, "config_json")
-}
-
-fn model_scaler(store: &Store, model: &ModelInfo) -> Result<LogMinMax> {
-    let artifacts: serde_json::Value =
-        serde_json::from_str(&store.model_json(&model.id, "artifacts_json")?)?;
-    Ok(serde_json::from_value(artifacts["scaler"].clone())?)
+    let Some(month) = args.month else {
+        return Err(InputError::new("no active model: run `plastinka train` first").into());
+    };
+    let newest = store
+        .list_models()?
+        .into_iter()
+        .rev()
+        .find(|m| m.forecast_months.contains(&month.to_string()))
+        .ok_or_else(|| InputError::new(format!("no stored model forecasts {month}")))?;
+    let model = store
+        .model_info(Some(&newest.id))?
+        .ok_or_else(|| anyhow::anyhow!("model vanished"))?;
+    Ok((model, month))
 }

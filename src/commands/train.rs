@@ -3,9 +3,8 @@
 
 use super::Context;
 use crate::cli::TrainArgs;
+use crate::forecast::stored::ModelRecord;
 use crate::forecast::train::{self, EpochReport, Trained};
-use crate::store::Store;
-use crate::store::models::NewModel;
 use anyhow::Result;
 use comfy_table::{ContentArrangement, Table};
 use serde_json::json;
@@ -15,100 +14,89 @@ pub fn run(context: &Context, args: &TrainArgs) -> Result<()> {
     let history = context.existing_store()?.load_history()?;
     let model_config = &context.config.model;
     let training = &context.config.training;
-
-    let bar = if context.show_progress() {
-        let bar = indicatif::ProgressBar::new(training.max_epochs as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} epochs {msg} ({elapsed}, ~{eta} left)",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    if let Some(partial) = history.has_partial_month() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {partial} is stored partial (unfinished); training uses the complete months before it and forecasts {partial}"
         );
-        Some(bar)
-    } else {
-        None
-    };
-    let mut report = |r: EpochReport| {
-        let valid = r
-            .valid_loss
-            .map_or(String::new(), |v| format!(" valid {v:.5}"));
-        match &bar {
-            Some(bar) => {
-                bar.set_prefix(format!("phase {}", r.phase));
-                bar.set_length(r.epochs as u64);
-                bar.set_position(r.epoch as u64);
-                bar.set_message(format!("train {:.5}{valid}", r.train_loss));
-            }
-            None => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "phase {} epoch {}/{}: train loss {:.5}{valid} ({:.1} s)",
-                    r.phase,
-                    r.epoch,
-                    r.epochs,
-                    r.train_loss,
-                    r.seconds
-                );
-            }
-        }
-    };
+    }
+
+    let bar = progress_bar(context, training.max_epochs);
+    let mut report = |r: EpochReport| report_epoch(bar.as_ref(), r);
     let trained = train::train(&history, model_config, training, &mut report)?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
 
-    let id = model_id(&trained);
-    let metrics = trained.metrics();
-    let forecasts: Vec<(i64, Vec<(f64, f64)>)> = trained
-        .forecasts
-        .iter()
-        .map(|(i, q)| {
-            let units = q.iter().map(|&u| (u * 100.0).round() / 100.0);
-            (
-                history.products[*i].id,
-                model_config.quantiles.iter().copied().zip(units).collect(),
-            )
-        })
-        .collect();
-    let mut store = Store::open(&context.db)?;
-    store.save_model(&NewModel {
-        id: &id,
-        first_month: history.months[0].to_string(),
-        last_month: trained.holdout_month.to_string(),
-        forecast_month: trained.forecast_month.to_string(),
-        config_json: serde_json::to_string(
-            &json!({ "model": model_config, "training": training }),
-        )?,
-        artifacts_json: serde_json::to_string(&json!({
-            "widths": trained.widths,
-            "static_columns": trained.static_columns,
-            "scaler": trained.scaler,
-        }))?,
-        weights: &trained.weights,
-        metrics_json: serde_json::to_string(&metrics)?,
-        training_seconds: trained.seconds_per_epoch
-            * (trained.best_epoch + trained.retrain_epochs) as f64,
-        forecasts,
-        activate: !args.no_activate,
-    })?;
+    let record = ModelRecord::from_trained(
+        model_id(&trained),
+        &trained,
+        &history,
+        model_config,
+        training,
+    );
+    let session = context.write_existing("train")?;
+    session.save_model(&record, &trained.forecasts, !args.no_activate)?;
+    session.commit()?;
 
-    let summary = json!({
-        "model_id": id,
-        "active": !args.no_activate,
-        "data": { "first_month": history.months[0], "last_month": trained.holdout_month, "products": history.products.len() },
-        "forecast_month": trained.forecast_month,
-        "forecasts": trained.forecasts.len(),
-        "metrics": metrics,
-    });
     if context.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        let summary = json!({
+            "model_id": record.id,
+            "active": !args.no_activate,
+            "data": { "first_month": record.first_month, "last_month": record.last_month, "products": trained.forecasts.len() },
+            "forecast_month": record.forecast_month,
+            "forecasts": trained.forecasts.len(),
+            "metrics": record.metrics,
+        });
+        crate::outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
-        print_human(&id, &trained, !args.no_activate);
+        print_human(&record.id, &trained, !args.no_activate)?;
     }
     Ok(())
 }
 
-fn model_id(trained: &Trained) -> String {
+/// A bar on a terminal, plain lines on stderr otherwise.
+pub fn progress_bar(context: &Context, epochs: usize) -> Option<indicatif::ProgressBar> {
+    if !context.show_progress() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(epochs as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} epochs {msg} ({elapsed}, ~{eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+pub fn report_epoch(bar: Option<&indicatif::ProgressBar>, r: EpochReport) {
+    let valid = r
+        .valid_loss
+        .map_or(String::new(), |v| format!(" valid {v:.5}"));
+    match bar {
+        Some(bar) => {
+            bar.set_prefix(format!("phase {}", r.phase));
+            bar.set_length(r.epochs as u64);
+            bar.set_position(r.epoch as u64);
+            bar.set_message(format!("train {:.5}{valid}", r.train_loss));
+        }
+        None => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "phase {} epoch {}/{}: train loss {:.5}{valid} ({:.1} s)",
+                r.phase,
+                r.epoch,
+                r.epochs,
+                r.train_loss,
+                r.seconds
+            );
+        }
+    }
+}
+
+/// `YYYYMMDD-HHMMSS-xxxxxx`: sortable, and unique across processes.
+pub fn model_id(trained: &Trained) -> String {
     let now = chrono::Utc::now();
     let salt = format!(
         "{:?}{}{}",
@@ -120,8 +108,8 @@ fn model_id(trained: &Trained) -> String {
     format!("{}-{}", now.format("%Y%m%d-%H%M%S"), &hash[..6])
 }
 
-fn print_human(id: &str, t: &Trained, active: bool) {
-    println!(
+fn print_human(id: &str, t: &Trained, active: bool) -> Result<()> {
+    crate::outln!(
         "Trained model {id}{}: best epoch {} of phase 1, retrained {} epochs; {} windows ({:.2} s/epoch, {:.0} windows/s)",
         if active { " (active)" } else { "" },
         t.best_epoch,
@@ -129,16 +117,17 @@ fn print_human(id: &str, t: &Trained, active: bool) {
         t.windows_phase2,
         t.seconds_per_epoch,
         t.windows_per_second
-    );
-    println!(
+    )?;
+    crate::outln!(
         "Forecast for {}: {} products.",
         t.forecast_month,
         t.forecasts.len()
-    );
-    println!(
+    )?;
+    crate::outln!(
         "Held-out month {} ({} products in stock):",
-        t.holdout_month, t.validation.products
-    );
+        t.holdout_month,
+        t.validation.products
+    )?;
     let mut table = Table::new();
     table.set_content_arrangement(ContentArrangement::Dynamic);
     table.set_header(vec![
@@ -165,9 +154,10 @@ fn print_human(id: &str, t: &Trained, active: bool) {
     for b in &t.baselines {
         table.add_row(row(&b.name, &b.evaluation));
     }
-    println!("{table}");
+    crate::outln!("{table}")?;
     for b in &t.baselines {
         let gain = (1.0 - t.validation.pinball / b.evaluation.pinball) * 100.0;
-        println!("  pinball vs {}: {gain:+.1} %", b.name);
+        crate::outln!("  pinball vs {}: {gain:+.1} %", b.name)?;
     }
+    Ok(())
 }

@@ -11,7 +11,7 @@ use comfy_table::{ContentArrangement, Table};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 enum Outcome {
     Stored,
@@ -28,6 +28,7 @@ struct Summary {
     months: Vec<Month>,
     last_month_complete: bool,
     replaced_months: Vec<Month>,
+    empty_months: Vec<Month>,
     products: usize,
     new_products: usize,
     products_in_stock: usize,
@@ -46,18 +47,42 @@ pub fn run(context: &Context, args: &UploadArgs) -> Result<()> {
         stock: args.stock.clone(),
         sales: ingest::expand_sales_paths(&args.sales, &args.stock)?,
         stock_date: args.stock_date,
+        empty_months: args.empty_month.iter().copied().collect(),
         allow_incomplete_month: args.allow_incomplete_month,
         accept_incoherent: args.accept_incoherent,
+        today: context.today,
+        max_file_bytes: context.config.data.max_file_mb.saturating_mul(1_000_000),
     };
-    let existing = Store::open_existing_read_only(&context.db)?;
-    let stored = match &existing {
+    if args.dry_run {
+        let existing = Store::open_read_only(&context.db, context.config.database.limits())?;
+        let summary = check(context, &request, existing.as_ref(), None)?;
+        return print(context, &summary);
+    }
+    // The writer lock is taken before the store is read, so the laws are checked against
+    // exactly the months the write will extend: two uploads at once cannot both pass
+    // law 1 against the same old history.
+    let session = context.write("upload")?;
+    let summary = check(context, &request, Some(&*session), Some(&session))?;
+    if summary.outcome == Outcome::Stored {
+        session.commit()?;
+    }
+    print(context, &summary)
+}
+
+/// Plans the upload against `store` and, when `session` is given, writes it there.
+fn check(
+    context: &Context,
+    request: &UploadRequest,
+    store: Option<&Store>,
+    session: Option<&crate::store::WriteSession>,
+) -> Result<Summary> {
+    let stored = match store {
         Some(store) => store.stored_months()?,
         None => StoredMonths::default(),
     };
-
     let bar = progress_bar(context);
     let report = |file: &str, rows: usize| bar.set_message(format!("{file}: {rows} rows"));
-    let mut plan = ingest::plan_upload(&request, &context.config.data, &stored, &report)?;
+    let mut plan = ingest::plan_upload(request, &context.config.data, &stored, &report)?;
     bar.finish_and_clear();
 
     let window = plan.window;
@@ -74,6 +99,7 @@ pub fn run(context: &Context, args: &UploadArgs) -> Result<()> {
             .map(|&(m, _)| m)
             .filter(|m| months.contains(m))
             .collect(),
+        empty_months: plan.empty_months.iter().copied().collect(),
         months,
         products: plan.products.len(),
         new_products: plan.products.len(),
@@ -92,14 +118,14 @@ pub fn run(context: &Context, args: &UploadArgs) -> Result<()> {
         files: plan.files.clone(),
     };
 
-    if let Some(store) = &existing {
+    if let Some(store) = store {
         if let Some(id) = store.identical_upload(window.first, window.last, &plan.fingerprint)? {
             summary.outcome = Outcome::Unchanged;
             summary.upload_id = Some(id);
             summary.replaced_months.clear();
             summary.new_products = 0;
             summary.warnings = plan.warnings;
-            return print(context, &summary);
+            return Ok(summary);
         }
         summary.new_products =
             store.count_new_products(plan.products.iter().map(|p| p.key.as_str()))?;
@@ -112,17 +138,14 @@ pub fn run(context: &Context, args: &UploadArgs) -> Result<()> {
         }
     }
     summary.warnings = plan.warnings.clone();
-
-    if !args.dry_run {
-        drop(existing);
-        let mut store = Store::open(&context.db)?;
-        let written = store.write_upload(&plan)?;
+    if let Some(session) = session {
+        let written = session.write_upload(&plan)?;
         summary.outcome = Outcome::Stored;
         summary.upload_id = Some(written.upload_id);
         summary.new_products = written.new_products;
         summary.replaced_months = written.replaced_months;
     }
-    print(context, &summary)
+    Ok(summary)
 }
 
 fn progress_bar(context: &Context) -> indicatif::ProgressBar {
@@ -137,7 +160,7 @@ fn progress_bar(context: &Context) -> indicatif::ProgressBar {
 
 fn print(context: &Context, summary: &Summary) -> Result<()> {
     if context.json {
-        println!("{}", serde_json::to_string_pretty(summary)?);
+        crate::outln!("{}", serde_json::to_string_pretty(summary)?)?;
         return Ok(());
     }
     let headline = match summary.outcome {
@@ -152,7 +175,7 @@ fn print(context: &Context, summary: &Summary) -> Result<()> {
             summary.upload_id.unwrap_or(0)
         ),
     };
-    println!("{headline}");
+    crate::outln!("{headline}")?;
     let mut table = Table::new();
     table.set_content_arrangement(ContentArrangement::Dynamic);
     let first = summary
@@ -174,6 +197,12 @@ fn print(context: &Context, summary: &Summary) -> Result<()> {
         "months".to_string(),
         format!("{first} … {last}: {}{partial}", summary.months.len()),
     ]);
+    if !summary.empty_months.is_empty() {
+        table.add_row(vec![
+            "empty months (shop closed)".to_string(),
+            crate::month::describe(&summary.empty_months),
+        ]);
+    }
     if !summary.replaced_months.is_empty() {
         table.add_row(vec![
             "replaced months".to_string(),
@@ -212,9 +241,9 @@ fn print(context: &Context, summary: &Summary) -> Result<()> {
         table.add_row(vec![format!("  dropped: {reason}"), n.to_string()]);
     }
     table.add_row(vec!["files".to_string(), summary.files.len().to_string()]);
-    println!("{table}");
+    crate::outln!("{table}")?;
     for warning in &summary.warnings {
-        println!("warning: {warning}");
+        crate::outln!("warning: {warning}")?;
     }
     Ok(())
 }

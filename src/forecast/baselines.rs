@@ -3,7 +3,7 @@
 //! Poisson(λ) — the usual way to give a count baseline an honest interval (a degenerate
 //! interval would make its pinball loss and coverage meaningless).
 
-use crate::store::history::History;
+use crate::forecast::history::History;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Baseline {

@@ -8,11 +8,17 @@
 //!   months had enough sales (§7.B.3);
 //! * the sample weight is one explicit scalar per window — the mean over its input months
 //!   of `0.1 + α·log1p(z·confidence)`, the value the original's broadcast produced (§7.B.4);
-//! * the scaler is fitted on the months the model trains on (§7.B.5).
+//! * the scaler is fitted on the months the model trains on (§7.B.5);
+//! * a month's covariates use only months up to it: the original back-filled a group's
+//!   first statistic into the three months before it, so a window could see its own
+//!   target month's group mean in its inputs. Before a group's first observation its
+//!   statistics are 0;
+//! * months stored empty (the shop was closed) are no target, and count as unobserved in
+//!   the moving statistics rather than as a month of zero demand.
 
-use super::ewm::{ewm_mean, ewm_var, fill_leading};
+use super::ewm::{ewm_mean, ewm_var};
 use super::scaler::LogMinMax;
-use crate::store::history::History;
+use crate::forecast::history::History;
 use burn::tensor::{Device, Tensor};
 use std::collections::{BTreeSet, HashMap};
 
@@ -20,8 +26,6 @@ use std::collections::{BTreeSet, HashMap};
 pub const PAST: usize = 11;
 /// Calendar covariates per month: is_hot, sin and cos of the month, scaled year.
 pub const FUTURE: usize = 4;
-/// How far a leading gap of a group statistic is back-filled (the original's 3).
-const BACKFILL: usize = 3;
 
 /// Model inputs for every product and month of a history (plus the month after it for
 /// the calendar covariates).
@@ -83,7 +87,7 @@ pub fn static_columns(history: &History) -> Vec<String> {
         .collect()
 }
 
-fn static_values(p: &crate::store::history::ProductAttributes) -> [(&'static str, String); 6] {
+fn static_values(p: &crate::forecast::history::ProductAttributes) -> [(&'static str, String); 6] {
     [
         ("condition", p.condition.clone()),
         ("release_type", p.release_type.clone()),
@@ -96,6 +100,28 @@ fn static_values(p: &crate::store::history::ProductAttributes) -> [(&'static str
 
 /// Builds every covariate. `scaler` is fitted by the caller on the training months.
 pub fn build(history: &History, scaler: LogMinMax, span: usize) -> Features {
+    Features::build_with_columns(history, scaler, span, &static_columns(history))
+}
+
+impl Features {
+    /// [`build`] with the static columns a stored model was trained with (a class it never
+    /// saw sets no column).
+    pub fn build_with_columns(
+        history: &History,
+        scaler: LogMinMax,
+        span: usize,
+        static_columns: &[String],
+    ) -> Features {
+        build_features(history, scaler, span, static_columns.to_vec())
+    }
+}
+
+fn build_features(
+    history: &History,
+    scaler: LogMinMax,
+    span: usize,
+    static_columns: Vec<String>,
+) -> Features {
     let (n, t) = (history.products.len(), history.months.len());
     let mut z = vec![0f32; n * t];
     for (out, &u) in z.iter_mut().zip(&history.units) {
@@ -105,7 +131,7 @@ pub fn build(history: &History, scaler: LogMinMax, span: usize) -> Features {
     // Group statistics: mean sales of the in-stock products sharing the attribute and the
     // recording decade, per month.
     let mut past = vec![0f32; n * t * PAST];
-    let attribute = |p: &crate::store::history::ProductAttributes, f: usize| -> String {
+    let attribute = |p: &crate::forecast::history::ProductAttributes, f: usize| -> String {
         let value = match f {
             0 => &p.release_type,
             1 => &p.condition,
@@ -122,6 +148,9 @@ pub fn build(history: &History, scaler: LogMinMax, span: usize) -> Features {
         for members in groups.values() {
             let series: Vec<Option<f64>> = (0..t)
                 .map(|m| {
+                    if history.closed[m] {
+                        return None;
+                    }
                     let (sum, count) = members
                         .iter()
                         .filter(|&&i| history.availability[history.at(i, m)] > 0.0)
@@ -131,8 +160,11 @@ pub fn build(history: &History, scaler: LogMinMax, span: usize) -> Features {
                     (count > 0).then(|| sum / count as f64)
                 })
                 .collect();
-            let mean = fill_leading(&ewm_mean(&series, span), BACKFILL);
-            let var = fill_leading(&ewm_var(&series, span), BACKFILL);
+            let zero_before_first = |v: Vec<Option<f64>>| -> Vec<f64> {
+                v.into_iter().map(|x| x.unwrap_or(0.0)).collect()
+            };
+            let mean = zero_before_first(ewm_mean(&series, span));
+            let var = zero_before_first(ewm_var(&series, span));
             for &i in members {
                 for m in 0..t {
                     let at = (i * t + m) * PAST;
@@ -144,7 +176,7 @@ pub fn build(history: &History, scaler: LogMinMax, span: usize) -> Features {
     }
     for i in 0..n {
         let own: Vec<Option<f64>> = (0..t)
-            .map(|m| Some(history.units[history.at(i, m)]))
+            .map(|m| (!history.closed[m]).then(|| history.units[history.at(i, m)]))
             .collect();
         let own = ewm_mean(&own, span);
         for (m, own) in own.iter().enumerate() {
@@ -155,7 +187,6 @@ pub fn build(history: &History, scaler: LogMinMax, span: usize) -> Features {
         }
     }
 
-    let static_columns = static_columns(history);
     let column_index: HashMap<&str, usize> = static_columns
         .iter()
         .enumerate()
@@ -243,6 +274,9 @@ impl Features {
         let mut samples = Vec::new();
         for i in 0..self.products {
             for target in lags..=last_target.min(self.months.saturating_sub(1)) {
+                if history.closed[target] {
+                    continue;
+                }
                 let at = history.at(i, target);
                 let stocked = history.availability[at] > 0.0 || history.confidence[at] > 0.0;
                 if !history.present[at] || !stocked {

@@ -73,20 +73,6 @@ pub fn ewm_var(x: &[Option<f64>], span: usize) -> Vec<Option<f64>> {
     out
 }
 
-/// Back-fills at most `limit` leading gaps from the first value, then sets the rest to 0.
-pub fn fill_leading(values: &[Option<f64>], limit: usize) -> Vec<f64> {
-    let first = values.iter().position(Option::is_some);
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| match (v, first) {
-            (Some(v), _) => *v,
-            (None, Some(f)) if i < f && f - i <= limit => values[f].unwrap_or(0.0),
-            _ => 0.0,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,11 +135,5 @@ mod tests {
                 Some(6.84941),
             ],
         );
-    }
-
-    #[test]
-    fn back_fill_is_limited() {
-        let v = [None, None, None, None, Some(2.0), None];
-        assert_eq!(fill_leading(&v, 3), vec![0.0, 2.0, 2.0, 2.0, 2.0, 0.0]);
     }
 }

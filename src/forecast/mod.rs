@@ -3,10 +3,12 @@
 pub mod baselines;
 pub mod dataset;
 pub mod ewm;
+pub mod history;
 pub mod loss;
 pub mod metrics;
 pub mod predict;
 pub mod scaler;
+pub mod stored;
 pub mod swa;
 pub mod tide;
 pub mod train;

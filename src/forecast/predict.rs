@@ -6,7 +6,8 @@ use super::dataset::{Features, Sample};
 use super::metrics::{Evaluation, Outcome, evaluate};
 use super::tide::Tide;
 use crate::config::ModelConfig;
-use crate::store::history::History;
+use crate::forecast::history::History;
+use anyhow::Result;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
@@ -16,21 +17,30 @@ pub struct BaselineEvaluation {
     pub evaluation: Evaluation,
 }
 
-/// Quantile forecasts in units, sorted (never crossing) and clipped at 0.
+/// Quantile forecasts in units, sorted (never crossing) and clipped at 0. Samples go
+/// through the model in chunks, so memory stays bounded for any number of products.
 pub fn predict(
     features: &Features,
     samples: &[Sample],
     model: &Tide,
     lags: usize,
     device: &Device,
-) -> Vec<Vec<f64>> {
+) -> Result<Vec<Vec<f64>>> {
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(1024) {
         let batch = features.batch(chunk, lags, device);
         let y = model.forward(batch.inputs);
         let [b, q] = y.dims();
-        let values = y.into_data().try_into_vec::<f32>().unwrap_or_default();
-        for row in 0..b.min(values.len() / q.max(1)) {
+        let values = y
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("cannot read the forecasts from the device: {e:?}"))?;
+        anyhow::ensure!(
+            values.len() == b * q,
+            "the model returned {} values for {b} products × {q} quantiles",
+            values.len()
+        );
+        for row in 0..b {
             let mut scaled: Vec<f64> = values[row * q..(row + 1) * q]
                 .iter()
                 .map(|&v| v as f64)
@@ -44,7 +54,7 @@ pub fn predict(
             );
         }
     }
-    out
+    Ok(out)
 }
 
 pub fn score_holdout(
@@ -55,9 +65,9 @@ pub fn score_holdout(
     config: &ModelConfig,
     lags: usize,
     device: &Device,
-) -> (Evaluation, Vec<BaselineEvaluation>) {
+) -> Result<(Evaluation, Vec<BaselineEvaluation>)> {
     let actual = |s: &Sample| history.units[history.at(s.product as usize, s.target as usize)];
-    let forecasts = predict(features, samples, model, lags, device);
+    let forecasts = predict(features, samples, model, lags, device)?;
     let outcomes: Vec<Outcome> = samples
         .iter()
         .zip(forecasts)
@@ -88,5 +98,5 @@ pub fn score_holdout(
             }
         })
         .collect();
-    (model_eval, baselines)
+    Ok((model_eval, baselines))
 }

@@ -13,37 +13,48 @@ pub struct Averager {
     count: usize,
 }
 
-struct Collect<'a>(&'a mut Vec<Vec<f32>>);
+struct Collect<'a>(&'a mut Vec<Vec<f32>>, &'a mut Option<String>);
 
 impl ModuleVisitor for Collect<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.push(
-            param
-                .val()
-                .into_data()
-                .try_into_vec::<f32>()
-                .unwrap_or_default(),
-        );
+        match param.val().into_data().try_into_vec::<f32>() {
+            Ok(values) => self.0.push(values),
+            Err(e) => {
+                self.1.get_or_insert_with(|| format!("{e:?}"));
+                self.0.push(Vec::new());
+            }
+        }
     }
 }
 
 struct Replace<'a> {
     values: &'a [Vec<f32>],
     next: usize,
+    /// The first parameter whose shape does not match the averaged one.
+    mismatch: Option<String>,
 }
 
 impl ModuleMapper for Replace<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(values) = self.values.get(self.next) else {
+        let index = self.next;
+        self.next += 1;
+        let Some(values) = self.values.get(index) else {
+            self.mismatch
+                .get_or_insert_with(|| format!("parameter {index} has no average"));
             return param;
         };
-        self.next += 1;
+        let dims = param.val().dims();
+        if values.len() != dims.iter().product::<usize>() {
+            self.mismatch.get_or_insert_with(|| {
+                format!(
+                    "parameter {index} has shape {dims:?} but its average has {} values",
+                    values.len()
+                )
+            });
+            return param;
+        }
         param.map(|tensor| {
-            let dims = tensor.dims();
             let device = tensor.device();
-            if values.len() != dims.iter().product::<usize>() {
-                return tensor;
-            }
             Tensor::<1>::from_floats(values.as_slice(), &device).reshape(dims)
         })
     }
@@ -55,28 +66,53 @@ impl Averager {
     }
 
     /// Adds a snapshot of `model`'s weights to the mean.
-    pub fn add<M: Module>(&mut self, model: &M) {
+    pub fn add<M: Module>(&mut self, model: &M) -> anyhow::Result<()> {
         let mut current = Vec::new();
-        model.visit(&mut Collect(&mut current));
+        let mut failed = None;
+        model.visit(&mut Collect(&mut current, &mut failed));
+        if let Some(e) = failed {
+            anyhow::bail!("stochastic weight averaging cannot read a parameter: {e}");
+        }
         self.count += 1;
         if self.count == 1 {
             self.means = current;
-            return;
+            return Ok(());
         }
+        anyhow::ensure!(
+            current.len() == self.means.len()
+                && current
+                    .iter()
+                    .zip(&self.means)
+                    .all(|(a, b)| a.len() == b.len()),
+            "stochastic weight averaging: the model's parameters changed shape between epochs"
+        );
         let n = self.count as f32;
         for (mean, values) in self.means.iter_mut().zip(current) {
             for (m, v) in mean.iter_mut().zip(values) {
                 *m += (v - *m) / n;
             }
         }
+        Ok(())
     }
 
-    /// `model` with the averaged weights.
-    pub fn apply<M: Module>(&self, model: M) -> M {
-        model.map(&mut Replace {
+    /// `model` with the averaged weights; an error if they do not fit it.
+    pub fn apply<M: Module>(&self, model: M) -> anyhow::Result<M> {
+        let mut replace = Replace {
             values: &self.means,
             next: 0,
-        })
+            mismatch: None,
+        };
+        let model = model.map(&mut replace);
+        if let Some(problem) = replace.mismatch {
+            anyhow::bail!("stochastic weight averaging does not fit the model: {problem}");
+        }
+        anyhow::ensure!(
+            replace.next == self.means.len(),
+            "stochastic weight averaging: {} averaged parameters for a model with {}",
+            self.means.len(),
+            replace.next
+        );
+        Ok(model)
     }
 }
 
@@ -109,13 +145,24 @@ mod tests {
         let a: Linear = LinearConfig::new(2, 2).init(&device);
         let b: Linear = LinearConfig::new(2, 2).init(&device);
         let mut avg = Averager::default();
-        avg.add(&a);
-        avg.add(&b);
+        avg.add(&a).unwrap();
+        avg.add(&b).unwrap();
         assert_eq!(avg.count(), 2);
-        let mean = weights(&avg.apply(a.clone()));
+        let mean = weights(&avg.apply(a.clone()).unwrap());
         for ((m, x), y) in mean.iter().zip(weights(&a)).zip(weights(&b)) {
             assert!((m - (x + y) / 2.0).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn an_average_that_does_not_fit_is_an_error() {
+        let device = Device::flex();
+        let small: Linear = LinearConfig::new(2, 2).init(&device);
+        let big: Linear = LinearConfig::new(3, 2).init(&device);
+        let mut avg = Averager::default();
+        avg.add(&small).unwrap();
+        let err = avg.apply(big).unwrap_err().to_string();
+        assert!(err.contains("does not fit"), "{err}");
     }
 
     #[test]

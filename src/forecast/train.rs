@@ -13,9 +13,9 @@ use super::scaler::LogMinMax;
 use super::tide::{Tide, Widths};
 use crate::config::{ModelConfig, TrainingConfig};
 use crate::error::InputError;
+use crate::forecast::history::History;
 use crate::month::Month;
-use crate::store::history::History;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, decay::WeightDecayConfig};
@@ -53,12 +53,14 @@ pub struct Trained {
     pub baselines: Vec<BaselineEvaluation>,
     pub validation_loss: f64,
     pub train_loss: f64,
-    /// (product index, quantiles in units, sorted and non-negative)
-    pub forecasts: Vec<(usize, Vec<f64>)>,
+    /// Every product's forecast for `forecast_month`: sorted, non-negative, rounded.
+    pub forecasts: Vec<super::stored::ProductForecast>,
     pub windows_phase1: usize,
     pub windows_phase2: usize,
     pub seconds_per_epoch: f64,
     pub windows_per_second: f64,
+    /// Wall time of both phases.
+    pub seconds: f64,
 }
 
 impl Trained {
@@ -117,30 +119,52 @@ pub fn device(name: &str) -> Result<Device> {
     }
 }
 
+/// Trains on the complete months of `history` (a partial newest month is left out) and
+/// forecasts the month after the newest complete one. `training.threads` workers (0: all
+/// cores) run the tensor work.
 pub fn train(
     history: &History,
     model: &ModelConfig,
     training: &TrainingConfig,
-    progress: &mut dyn FnMut(EpochReport),
+    progress: &mut (dyn FnMut(EpochReport) + Send),
+) -> Result<Trained> {
+    let threads = if training.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        training.threads
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start the training threads")?;
+    pool.install(|| train_on(&history.complete_months(), model, training, progress))
+}
+
+fn train_on(
+    history: &History,
+    model: &ModelConfig,
+    training: &TrainingConfig,
+    progress: &mut (dyn FnMut(EpochReport) + Send),
 ) -> Result<Trained> {
     let t = history.months.len();
     if t < minimum_months(model) {
         return Err(InputError::new(format!(
-            "training needs at least {} stored months (lags {} + one to learn from + one to hold out); the store has {t}",
+            "training needs at least {} complete stored months (lags {} + one to learn from + one to hold out); the store has {t}",
             minimum_months(model),
             model.lags
         ))
         .into());
     }
-    if training.threads > 0 {
-        // Only the first call in a process sets the pool; later ones keep it.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(training.threads)
-            .build_global();
-    }
     let device = device(&training.device)?;
     let lags = model.lags;
-    let holdout = t - 1;
+    // The newest month with sales is held out; a month the shop was closed tells nothing.
+    let holdout = (0..t)
+        .rev()
+        .find(|&m| !history.closed[m])
+        .filter(|&m| m > lags)
+        .ok_or_else(|| {
+            InputError::new("no month with sales to hold out: every recent month is stored empty")
+        })?;
     let alpha = training.sample_weight_alpha;
 
     // Phase 1: fit on months before the held-out one, stop early on it.
@@ -182,7 +206,7 @@ pub fn train(
         model,
         lags,
         &device,
-    );
+    )?;
 
     // Phase 2: a fresh model on every month, for 1.1 × the best epoch count.
     let retrain_epochs = ((run1.best_epoch as f64) * training.retrain_epoch_factor)
@@ -194,8 +218,7 @@ pub fn train(
         statics: features2.static_width(),
         ..widths
     };
-    let train2 =
-        features2.training_samples(history, lags, holdout, training.min_sales_months, alpha);
+    let train2 = features2.training_samples(history, lags, t - 1, training.min_sales_months, alpha);
     let run2 = fit(
         &features2,
         &train2,
@@ -209,9 +232,18 @@ pub fn train(
         progress,
     )?;
     let next = features2.next_month_samples();
-    let forecasts = predict(&features2, &next, &run2.best_model, lags, &device)
+    let forecasts = predict(&features2, &next, &run2.best_model, lags, &device)?
         .into_iter()
-        .enumerate()
+        .zip(&next)
+        .map(|(q, sample)| super::stored::ProductForecast {
+            product_id: history.products[sample.product as usize].id,
+            quantiles: model
+                .quantiles
+                .iter()
+                .copied()
+                .zip(q.into_iter().map(super::stored::round_units))
+                .collect(),
+        })
         .collect();
     let weights = run2
         .best_model
@@ -230,7 +262,7 @@ pub fn train(
         best_epoch: run1.best_epoch,
         retrain_epochs,
         holdout_month: history.months[holdout],
-        forecast_month: history.months[holdout].next(),
+        forecast_month: history.months[t - 1].next(),
         validation,
         baselines,
         validation_loss: run1.best_valid_loss,
@@ -240,6 +272,7 @@ pub fn train(
         windows_phase2: train2.len(),
         seconds_per_epoch: seconds / epochs.max(1) as f64,
         windows_per_second: (run1.windows_seen + run2.windows_seen) as f64 / seconds.max(1e-9),
+        seconds,
     })
 }
 
@@ -286,7 +319,7 @@ fn fit(
     epochs: usize,
     phase: u8,
     plain: &Device,
-    progress: &mut dyn FnMut(EpochReport),
+    progress: &mut (dyn FnMut(EpochReport) + Send),
 ) -> Result<Fitted> {
     let plain = plain.clone();
     let device = plain.clone().autodiff();
@@ -332,7 +365,7 @@ fn fit(
             let batch = features.batch(&batch_samples, lags, &device);
             let output = model.forward(batch.inputs);
             let loss = loss_fn.forward(output, batch.target, batch.weight);
-            let value = scalar(loss.clone());
+            let value = scalar(loss.clone())?;
             loss_sum += value * chunk.len() as f64;
             loss_weight += chunk.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -360,14 +393,21 @@ fn fit(
         windows_seen += samples.len();
         epochs_run = epoch;
         if swa_start.is_some_and(|start| epoch > start) {
-            averager.add(&model.valid());
+            averager.add(&model.valid())?;
         }
         last_train_loss = loss_sum / loss_weight.max(1.0);
-        let valid_loss = validation.map(|v| {
-            let frozen = model.valid();
-            let batch = features.batch(v, lags, &plain);
-            scalar(valid_loss_fn.forward(frozen.forward(batch.inputs), batch.target, batch.weight))
-        });
+        let valid_loss = match validation {
+            Some(v) => {
+                let frozen = model.valid();
+                let batch = features.batch(v, lags, &plain);
+                Some(scalar(valid_loss_fn.forward(
+                    frozen.forward(batch.inputs),
+                    batch.target,
+                    batch.weight,
+                ))?)
+            }
+            None => None,
+        };
         progress(EpochReport {
             phase,
             epoch,
@@ -397,7 +437,7 @@ fn fit(
     let (best_valid_loss, best_epoch, mut best_model) =
         best.ok_or_else(|| anyhow::anyhow!("no epoch ran"))?;
     if averager.count() > 0 {
-        best_model = averager.apply(best_model);
+        best_model = averager.apply(best_model)?;
     }
     if !last_train_loss.is_finite() {
         anyhow::bail!("training diverged (loss {last_train_loss}); lower training.learning_rate");
@@ -413,18 +453,22 @@ fn fit(
     })
 }
 
-fn scalar(t: Tensor<1>) -> f64 {
-    t.into_data()
+/// The value of a one-element tensor; a failed read is an error, never a silent NaN.
+fn scalar(t: Tensor<1>) -> Result<f64> {
+    let values = t
+        .into_data()
         .try_into_vec::<f32>()
-        .ok()
-        .and_then(|v| v.first().copied())
-        .unwrap_or(f32::NAN) as f64
+        .map_err(|e| anyhow::anyhow!("cannot read the loss from the device: {e:?}"))?;
+    values
+        .first()
+        .map(|&v| v as f64)
+        .ok_or_else(|| anyhow::anyhow!("the loss tensor is empty"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::history::ProductAttributes;
+    use crate::forecast::history::ProductAttributes;
 
     /// Four products with a fixed repeating pattern over 16 months.
     fn tiny_history() -> History {
@@ -451,6 +495,8 @@ mod tests {
             .collect();
         History {
             months: (0..t as i32).map(|k| first.plus(k)).collect(),
+            complete: vec![true; t],
+            closed: vec![false; t],
             products,
             units,
             availability: vec![1.0; n * t],
@@ -496,7 +542,8 @@ mod tests {
         let (first, last) = (losses[0], *losses.last().unwrap());
         assert!(last < 0.05 && last < first / 20.0, "loss {first} → {last}");
         assert_eq!(trained.forecasts.len(), 4);
-        for (_, q) in &trained.forecasts {
+        for f in &trained.forecasts {
+            let q: Vec<f64> = f.quantiles.iter().map(|&(_, u)| u).collect();
             assert!(q.windows(2).all(|w| w[0] <= w[1]) && q[0] >= 0.0, "{q:?}");
         }
     }

@@ -94,20 +94,40 @@ fn normalise_header(header: &str) -> String {
         .to_lowercase()
 }
 
-/// Column positions of the fields in one file.
+/// Column positions of the fields in one file. A field named by two columns (an export
+/// that repeats «Дата заказа») is read from both, and a row where they disagree is an
+/// error rather than a silent choice of the first.
 #[derive(Debug, Clone)]
 pub struct ColumnMap {
     index: [Option<usize>; FIELD_COUNT],
+    copies: Vec<(Field, usize)>,
 }
 
 impl ColumnMap {
+    /// Whether `header` looks like the export's header row (it names the required
+    /// fields), to find a header under title lines.
+    pub fn is_header(header: &[String], role: Role) -> bool {
+        let normalised: Vec<String> = header.iter().map(|h| normalise_header(h)).collect();
+        Field::ALL.iter().all(|field| {
+            !field.required(role)
+                || normalised
+                    .iter()
+                    .any(|h| field.aliases().iter().any(|a| normalise_header(a) == *h))
+        })
+    }
+
     pub fn from_header(path: &Path, header: &[String], role: Role) -> Result<Self> {
         let normalised: Vec<String> = header.iter().map(|h| normalise_header(h)).collect();
         let mut index = [None; FIELD_COUNT];
+        let mut copies = Vec::new();
         for (slot, field) in index.iter_mut().zip(Field::ALL) {
-            *slot = normalised
+            let mut positions = normalised
                 .iter()
-                .position(|h| field.aliases().iter().any(|a| normalise_header(a) == *h));
+                .enumerate()
+                .filter(|(_, h)| field.aliases().iter().any(|a| normalise_header(a) == **h))
+                .map(|(i, _)| i);
+            *slot = positions.next();
+            copies.extend(positions.map(|i| (field, i)));
         }
         let missing: Vec<&str> = Field::ALL
             .iter()
@@ -130,11 +150,16 @@ impl ColumnMap {
             )
             .into());
         }
-        Ok(Self { index })
+        Ok(Self { index, copies })
     }
 
     pub fn position(&self, field: Field) -> Option<usize> {
         self.index[field as usize]
+    }
+
+    /// Further columns naming an already mapped field: (field, position).
+    pub fn duplicates(&self) -> &[(Field, usize)] {
+        &self.copies
     }
 
     pub fn has(&self, field: Field) -> bool {
@@ -170,6 +195,16 @@ mod tests {
         assert_eq!(map.position(Field::Price), Some(4));
         assert_eq!(map.position(Field::Created), Some(9));
         assert_eq!(map.position(Field::Copies), None);
+        assert!(map.duplicates().is_empty());
+        let mut twice = header.clone();
+        twice.push("дата заказа".into());
+        let map = ColumnMap::from_header(Path::new("s.csv"), &twice, Role::Sales).unwrap();
+        assert_eq!(map.duplicates(), &[(Field::Sold, 12)]);
+        assert!(ColumnMap::is_header(&header, Role::Sales));
+        assert!(!ColumnMap::is_header(
+            &["Отчёт за октябрь".to_string()],
+            Role::Sales
+        ));
     }
 
     #[test]

@@ -170,7 +170,6 @@ pub fn reconstruct(
                 window.first.first_day() + chrono::Duration::days(d as i64),
             ));
         }
-        let mut present = false;
         for &(month, a, b) in &months {
             let mut in_stock_days = 0u32;
             let mut confidence = 0f64;
@@ -185,9 +184,12 @@ pub fn reconstruct(
                 arrivals += arrived[d];
                 money += revenue[d];
             }
-            present |= in_stock_days > 0 || units > 0 || arrivals > 0;
-            // No rows before a product first shows up: "not launched yet" is not "sold out".
-            if !present {
+            // A row only for a month the product was on the shelf, sold or arrived in. A
+            // month sold out from start to end has no row, as before a launch: the model
+            // reads a missing row as no stock and no sales, exactly what such a row would
+            // say. Deciding per month keeps stored rows independent of how months were
+            // grouped into uploads (a month uploaded alone only sees its own activity).
+            if in_stock_days == 0 && units == 0 && arrivals == 0 {
                 continue;
             }
             let observed_days = (b - a + 1) as u32;

@@ -7,9 +7,10 @@
 //!    date, no copy sold before it arrived, no snapshot copy that arrives after the
 //!    snapshot — each of these would make the reconstructed stock negative.
 
-use super::SourceFile;
+use super::dates::{NameDate, date_in_name};
 use super::features::Window;
 use super::rows::ParsedRow;
+use super::{SourceFile, UploadRequest};
 use crate::error::InputError;
 use crate::month::{Month, describe};
 use anyhow::Result;
@@ -23,19 +24,74 @@ pub struct StoredMonths {
     pub months: Vec<(Month, bool)>,
 }
 
-/// Derives the upload's window and checks laws 1 and 2 and the completeness rule.
+/// Where the snapshot date came from, to say so when it is the problem.
+fn snapshot_date(rows: &[ParsedRow], request: &UploadRequest) -> Result<(NaiveDate, String)> {
+    if let Some(date) = request.stock_date {
+        return Ok((date, "--stock-date".to_string()));
+    }
+    if let Some(NameDate::Day(date)) = date_in_name(&request.stock) {
+        return Ok((
+            date,
+            format!(
+                "the date in the stock file's name {}",
+                request
+                    .stock
+                    .file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+            ),
+        ));
+    }
+    let latest_sale = rows.iter().filter_map(|r| r.sold).max();
+    let after_empty = request.empty_months.last().map(|m| m.next().first_day());
+    match (latest_sale.map(|d| d + Duration::days(1)), after_empty) {
+        (Some(a), Some(b)) => Ok((a.max(b), "the day after the latest sale or empty month (no --stock-date, no date in the stock file's name)".to_string())),
+        (Some(a), None) => Ok((a, "the day after the latest sale (no --stock-date, no date in the stock file's name)".to_string())),
+        (None, Some(b)) => Ok((b, "the day after the last --empty-month (no --stock-date, no date in the stock file's name)".to_string())),
+        (None, None) => Err(InputError::new(
+            "the upload has no sales rows: nothing to store (a month the shop was closed is stored with --empty-month YYYY-MM)",
+        )
+        .into()),
+    }
+}
+
+/// Derives the upload's window and checks laws 1 and 2, the completeness rule and that
+/// nothing is dated after today.
 pub fn window(
     rows: &[ParsedRow],
     files: &[SourceFile],
-    stock_date: Option<NaiveDate>,
-    allow_incomplete: bool,
+    request: &UploadRequest,
     stored: &StoredMonths,
 ) -> Result<Window> {
-    let sale_dates = rows.iter().filter_map(|r| r.sold);
-    let (Some(earliest), Some(latest)) = (sale_dates.clone().min(), sale_dates.max()) else {
-        return Err(InputError::new("the upload has no sales rows: nothing to store").into());
-    };
-    let stock_date = stock_date.unwrap_or(latest + Duration::days(1));
+    let (stock_date, source) = snapshot_date(rows, request)?;
+    let today = request.today;
+    if stock_date > today {
+        return Err(InputError::new(format!(
+            "upload refused: the snapshot date {stock_date} ({source}) is after today ({today}); give the real --stock-date (or --as-of to move today for a back-fill)"
+        ))
+        .into());
+    }
+    let future: Vec<String> = rows
+        .iter()
+        .filter(|r| r.sold.is_some_and(|s| s > today))
+        .map(|r| {
+            cell(
+                files,
+                r,
+                "Дата заказа",
+                format!("sold {} — after today ({today})", r.sold.unwrap_or(today)),
+            )
+        })
+        .collect();
+    if !future.is_empty() {
+        return Err(InputError::many(
+            &format!(
+                "upload refused: {} sale(s) dated after today ({today}); fix the dates (or --as-of to move today for a back-fill)",
+                future.len()
+            ),
+            &future,
+        )
+        .into());
+    }
 
     let late: Vec<String> = rows
         .iter()
@@ -55,7 +111,7 @@ pub fn window(
     if !late.is_empty() {
         return Err(InputError::many(
             &format!(
-                "upload refused (law 3, snapshot coherence): {} sale(s) on or after the stock snapshot date {stock_date}; the snapshot must describe the shop after every sale in the upload (set --stock-date)",
+                "upload refused (law 3, snapshot coherence): {} sale(s) on or after the stock snapshot date {stock_date} ({source}); the snapshot must describe the shop after every sale in the upload (set --stock-date)",
                 late.len()
             ),
             &late,
@@ -63,31 +119,57 @@ pub fn window(
         .into());
     }
 
-    let first = Month::of(earliest);
+    let with_sales: BTreeSet<Month> = rows.iter().filter_map(|r| r.sold.map(Month::of)).collect();
+    let clash: Vec<Month> = request
+        .empty_months
+        .iter()
+        .copied()
+        .filter(|m| with_sales.contains(m))
+        .collect();
+    if !clash.is_empty() {
+        return Err(InputError::new(format!(
+            "upload refused: --empty-month {} but the sales files have sales in it",
+            describe(&clash)
+        ))
+        .into());
+    }
+    let first = with_sales
+        .iter()
+        .chain(&request.empty_months)
+        .min()
+        .copied()
+        .unwrap_or_else(|| Month::of(stock_date));
     let last = Month::of(stock_date - Duration::days(1));
+    if let Some(&after) = request.empty_months.iter().find(|&&m| m > last) {
+        return Err(InputError::new(format!(
+            "upload refused: --empty-month {after} is not before the snapshot date {stock_date} ({source})"
+        ))
+        .into());
+    }
     let window = Window {
         first,
         last,
         stock_date,
     };
 
-    let with_sales: BTreeSet<Month> = rows.iter().filter_map(|r| r.sold.map(Month::of)).collect();
     let unfinished = (!window.last_month_complete()).then_some(last);
     let silent: Vec<Month> = Month::range(first, last)
-        .filter(|m| !with_sales.contains(m) && Some(*m) != unfinished)
+        .filter(|m| {
+            !with_sales.contains(m) && !request.empty_months.contains(m) && Some(*m) != unfinished
+        })
         .collect();
     if !silent.is_empty() {
         return Err(InputError::new(format!(
-            "upload refused (law 2, contiguous upload): no sales at all in {} between {first} and {last}; an upload must cover an unbroken run of months — add the missing month's sales file",
+            "upload refused (law 2, contiguous upload): no sales at all in {} between {first} and {last}; an upload must cover an unbroken run of months — add the missing month's sales file, or pass --empty-month for a month the shop was closed",
             describe(&silent)
         ))
         .into());
     }
     if let Some(month) = unfinished
-        && !allow_incomplete
+        && !request.allow_incomplete_month
     {
         return Err(InputError::new(format!(
-            "upload refused: month {month} is unfinished — the stock snapshot is dated {stock_date}, not after {}; upload it when the month is over, give the real --stock-date, or pass --allow-incomplete-month",
+            "upload refused: month {month} is unfinished — the stock snapshot is dated {stock_date} ({source}), not after {}; upload it when the month is over, give the real --stock-date, or pass --allow-incomplete-month",
             month.last_day()
         ))
         .into());
@@ -136,8 +218,9 @@ pub fn window(
 }
 
 /// Rows that make the reconstructed stock negative: copies sold before they arrived and
-/// snapshot copies that arrive after the snapshot. With `accept`, each is repaired (the
-/// copy arrives on its sale day / the snapshot day) and counted; otherwise refused.
+/// snapshot copies that arrive on or after the snapshot day. With `accept`, each is
+/// repaired (the copy arrives on its sale day / the last day before the snapshot, so it
+/// is on the reconstructed shelf the snapshot counts it on) and counted; otherwise refused.
 pub fn check_coherence(
     rows: &mut [ParsedRow],
     files: &[SourceFile],
@@ -158,18 +241,19 @@ pub fn check_coherence(
                     row.created = sold;
                 }
             }
-            None if row.created > stock_date => {
+            // The snapshot shows the shelf at the start of its day: its copies arrived before.
+            None if row.created >= stock_date => {
                 problems.push(cell(
                     files,
                     row,
                     "Дата создания",
                     format!(
-                        "the copy arrived {} — after the snapshot date {stock_date}",
+                        "the copy arrived {} — not before the snapshot date {stock_date}",
                         row.created
                     ),
                 ));
                 if accept {
-                    row.created = stock_date;
+                    row.created = stock_date - Duration::days(1);
                 }
             }
             _ => {}

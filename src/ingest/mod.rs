@@ -3,21 +3,25 @@
 
 pub mod clean;
 pub mod columns;
+pub mod dates;
 pub mod features;
+mod files;
 pub mod laws;
 pub mod read;
 pub mod rows;
 
 use crate::config::DataConfig;
 use crate::error::InputError;
+use crate::month::Month;
 use anyhow::Result;
 use clean::Product;
-use columns::{ColumnMap, Field, Role};
+use columns::Role;
 use features::{MonthlyFeatures, Window};
-use rows::{DropReason, ParsedRow, RowOutcome};
+pub use files::expand_sales_paths;
+use rows::{DropReason, ParsedRow};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// One input file as recorded with the upload.
@@ -36,9 +40,17 @@ pub struct SourceFile {
 pub struct UploadRequest {
     pub stock: PathBuf,
     pub sales: Vec<PathBuf>,
+    /// `--stock-date`; without it the date in the stock file's name, else the day after
+    /// the latest sale.
     pub stock_date: Option<chrono::NaiveDate>,
+    /// Months stored with no sales on purpose (the shop was closed).
+    pub empty_months: BTreeSet<Month>,
     pub allow_incomplete_month: bool,
     pub accept_incoherent: bool,
+    /// Dates after this day are refused (`--as-of` moves it).
+    pub today: chrono::NaiveDate,
+    /// `data.max_file_mb` in bytes.
+    pub max_file_bytes: u64,
 }
 
 /// A snapshot line: copies of a product on the shelf at the snapshot date.
@@ -61,151 +73,15 @@ pub struct UploadPlan {
     pub dropped: BTreeMap<DropReason, usize>,
     pub incoherent_rows: usize,
     pub warnings: Vec<String>,
-    /// Hash of the inputs and options; an identical re-upload has the same one.
+    /// Months of the window stored empty on purpose.
+    pub empty_months: BTreeSet<Month>,
+    /// Hash of the inputs, options and the `[data]` settings that shape stored rows; an
+    /// identical re-upload has the same one.
     pub fingerprint: String,
 }
 
 /// Progress callback: (file name, rows read so far in it).
 pub type Progress<'a> = &'a (dyn Fn(&str, usize) + Sync);
-
-/// A sales argument may be a file or a directory of exports (`.xlsx`, `.xls`, `.csv`);
-/// a directory's listing skips the stock snapshot, so both may live side by side.
-pub fn expand_sales_paths(paths: &[PathBuf], stock: &Path) -> Result<Vec<PathBuf>> {
-    let stock = std::fs::canonicalize(stock).unwrap_or_else(|_| stock.to_path_buf());
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| InputError::in_file(path, format!("cannot list directory: {e}")))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| {
-                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    let ext = p
-                        .extension()
-                        .and_then(|e| e.to_str())
-                        .unwrap_or("")
-                        .to_ascii_lowercase();
-                    p.is_file()
-                        && !name.starts_with("~$")
-                        && matches!(ext.as_str(), "xlsx" | "xls" | "csv")
-                        && std::fs::canonicalize(p).map_or(true, |c| c != stock)
-                })
-                .collect();
-            found.sort();
-            if found.is_empty() {
-                return Err(InputError::in_file(
-                    path,
-                    "directory holds no .xlsx, .xls or .csv file",
-                )
-                .into());
-            }
-            files.extend(found);
-        } else {
-            files.push(path.clone());
-        }
-    }
-    if files.is_empty() {
-        return Err(InputError::new("no sales files given (--sales)").into());
-    }
-    Ok(files)
-}
-
-struct FileRows {
-    source: SourceFile,
-    rows: Vec<ParsedRow>,
-    dropped: BTreeMap<DropReason, usize>,
-    problems: Vec<String>,
-    has_copies_column: bool,
-}
-
-fn read_one(path: &Path, role: Role, file: u16, progress: Progress) -> Result<FileRows> {
-    let bytes =
-        std::fs::read(path).map_err(|e| InputError::in_file(path, format!("cannot read: {e}")))?;
-    let sha256 = sha256_hex(&bytes);
-    drop(bytes);
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("?")
-        .to_string();
-    let mut columns: Option<ColumnMap> = None;
-    let mut out = FileRows {
-        source: SourceFile {
-            path: path.to_path_buf(),
-            role,
-            sha256,
-            bytes: 0,
-            rows_read: 0,
-            rows_kept: 0,
-        },
-        rows: Vec::new(),
-        dropped: BTreeMap::new(),
-        problems: Vec::new(),
-        has_copies_column: false,
-    };
-    out.source.bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    read::for_each_row(path, |row, header, cells| {
-        let map = match &columns {
-            Some(map) => map,
-            None => columns.insert(ColumnMap::from_header(path, header, role)?),
-        };
-        out.source.rows_read += 1;
-        if out.source.rows_read.is_multiple_of(50_000) {
-            progress(&name, out.source.rows_read);
-        }
-        match rows::parse_row(cells, map, role, file, row) {
-            Ok(RowOutcome::Kept(parsed)) => out.rows.push(*parsed),
-            Ok(RowOutcome::Dropped(reason)) => *out.dropped.entry(reason).or_default() += 1,
-            Err((column, message)) => out.problems.push(format!(
-                "{}: row {row}, column «{column}»: {message}",
-                path.display()
-            )),
-        }
-        Ok(())
-    })?;
-    out.has_copies_column = columns.as_ref().is_some_and(|c| c.has(Field::Copies));
-    if out.source.rows_read == 0 {
-        return Err(InputError::in_file(path, "no data rows under the header").into());
-    }
-    out.source.rows_kept = out.rows.len();
-    progress(&name, out.source.rows_read);
-    Ok(out)
-}
-
-/// Reads every file (in parallel), keeping the stock snapshot first.
-fn read_all(request: &UploadRequest, progress: Progress) -> Result<Vec<FileRows>> {
-    let mut jobs: Vec<(PathBuf, Role)> = vec![(request.stock.clone(), Role::Stock)];
-    jobs.extend(request.sales.iter().map(|p| (p.clone(), Role::Sales)));
-    if jobs.len() > u16::MAX as usize {
-        return Err(InputError::new("too many files in one upload").into());
-    }
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<FileRows>>> = (0..jobs.len()).map(|_| None).collect();
-    let slots = std::sync::Mutex::new(&mut results);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((path, role)) = jobs.get(i) else {
-                        break;
-                    };
-                    let result = read_one(path, *role, i as u16, progress);
-                    if let Ok(mut slots) = slots.lock() {
-                        slots[i] = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("a file reader stopped unexpectedly"))))
-        .collect()
-}
 
 /// Reads, cleans, checks and computes an upload. `stored` is what the store holds.
 pub fn plan_upload(
@@ -214,7 +90,7 @@ pub fn plan_upload(
     stored: &laws::StoredMonths,
     progress: Progress,
 ) -> Result<UploadPlan> {
-    let read = read_all(request, progress)?;
+    let read = files::read_all(request, progress)?;
     let mut seen: HashMap<&str, &Path> = HashMap::new();
     for file in &read {
         if let Some(other) = seen.insert(&file.source.sha256, &file.source.path) {
@@ -241,7 +117,12 @@ pub fn plan_upload(
         .into());
     }
     let mut warnings = Vec::new();
-    if !read[0].has_copies_column {
+    if read[0].source.rows_read == 0 {
+        warnings.push(format!(
+            "{}: the stock snapshot has no rows: the shelf is recorded as empty",
+            read[0].source.path.display()
+        ));
+    } else if !read[0].has_copies_column {
         warnings.push(format!(
             "{}: no «Экземпляры» column; every row counted as one copy",
             read[0].source.path.display()
@@ -260,13 +141,7 @@ pub fn plan_upload(
     let rows_read = files.iter().map(|f| f.rows_read).sum();
     let rows_kept = all_rows.len();
 
-    let window = laws::window(
-        &all_rows,
-        &files,
-        request.stock_date,
-        request.allow_incomplete_month,
-        stored,
-    )?;
+    let window = laws::window(&all_rows, &files, request, stored)?;
     let incoherent_rows = laws::check_coherence(
         &mut all_rows,
         &files,
@@ -323,7 +198,7 @@ pub fn plan_upload(
             cleaned.covers_imputed
         ));
     }
-    let fingerprint = fingerprint(&files, &window, request);
+    let fingerprint = fingerprint(&files, &window, request, config);
     Ok(UploadPlan {
         files,
         window,
@@ -335,6 +210,7 @@ pub fn plan_upload(
         dropped,
         incoherent_rows,
         warnings,
+        empty_months: request.empty_months.clone(),
         fingerprint,
     })
 }
@@ -362,15 +238,31 @@ fn snapshot_lines(
         .collect()
 }
 
-fn fingerprint(files: &[SourceFile], window: &Window, request: &UploadRequest) -> String {
+/// Everything that shapes the stored rows: the files' content, the options, and the
+/// `[data]` settings (price edges, years, …) — change any and a re-upload is not a no-op.
+fn fingerprint(
+    files: &[SourceFile],
+    window: &Window,
+    request: &UploadRequest,
+    config: &DataConfig,
+) -> String {
     let mut parts: Vec<String> = files
         .iter()
         .map(|f| format!("{:?}:{}", f.role, f.sha256))
         .collect();
     parts.sort();
     parts.push(format!(
-        "stock_date={};partial={};incoherent={}",
-        window.stock_date, request.allow_incomplete_month, request.accept_incoherent
+        "stock_date={};partial={};incoherent={};empty={:?}",
+        window.stock_date,
+        request.allow_incomplete_month,
+        request.accept_incoherent,
+        request.empty_months
+    ));
+    let mut data = config.clone();
+    data.max_file_mb = 0; // how big a file may be does not shape its rows
+    parts.push(format!(
+        "data={}",
+        serde_json::to_string(&data).unwrap_or_default()
     ));
     sha256_hex(parts.join("\n").as_bytes())
 }

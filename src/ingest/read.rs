@@ -16,12 +16,43 @@ pub enum Cell<'a> {
     Date(NaiveDate),
 }
 
-/// Calls `on_row(row_number, header, cells)` for every data row of `path`. Row numbers
-/// are what a spreadsheet shows: the header is row 1. The header is passed along so the
-/// caller can map columns once (it is the same slice every call).
+/// Refuses what is not a plain file of a sane size before anything reads it: a FIFO
+/// would block forever, `/dev/zero` would grow memory without bound, and a directory or
+/// a symlink loop has nothing to read. `max_bytes` is `data.max_file_mb`.
+pub fn check_readable(path: &Path, max_bytes: u64) -> Result<u64> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| InputError::in_file(path, format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a pipe, socket or device)"
+        };
+        return Err(InputError::in_file(
+            path,
+            format!("{what}; give an exported .xlsx, .xls or .csv file"),
+        )
+        .into());
+    }
+    if meta.len() > max_bytes {
+        return Err(InputError::in_file(
+            path,
+            format!(
+                "{} MB is larger than data.max_file_mb ({} MB); a shop export is far smaller — raise the setting if it really is one",
+                meta.len() / 1_000_000,
+                max_bytes / 1_000_000
+            ),
+        )
+        .into());
+    }
+    Ok(meta.len())
+}
+
+/// Calls `on_row(row_number, cells)` for every non-empty row of `path`, the header
+/// included. Row numbers are what a spreadsheet shows (the first row is 1).
 pub fn for_each_row(
     path: &Path,
-    mut on_row: impl FnMut(usize, &[String], &[Cell]) -> Result<()>,
+    mut on_row: impl FnMut(usize, &[Cell]) -> Result<()>,
 ) -> Result<()> {
     let extension = path
         .extension()
@@ -39,10 +70,7 @@ pub fn for_each_row(
     }
 }
 
-fn read_workbook(
-    path: &Path,
-    on_row: &mut impl FnMut(usize, &[String], &[Cell]) -> Result<()>,
-) -> Result<()> {
+fn read_workbook(path: &Path, on_row: &mut impl FnMut(usize, &[Cell]) -> Result<()>) -> Result<()> {
     let mut workbook = calamine::open_workbook_auto(path)
         .map_err(|e| InputError::in_file(path, format!("not a readable Excel workbook ({e})")))?;
     let sheets = workbook.sheet_names();
@@ -62,14 +90,12 @@ fn read_workbook(
     let range = workbook.worksheet_range(&sheets[0]).map_err(|e| {
         InputError::in_file(path, format!("cannot read sheet «{}»: {e}", sheets[0]))
     })?;
+    if range.is_empty() {
+        return Err(InputError::in_file(path, "the sheet is empty").into());
+    }
     let first_row = range.start().map_or(0, |(row, _)| row as usize);
-    let mut rows = range.rows();
-    let header: Vec<String> = match rows.next() {
-        Some(cells) => cells.iter().map(|c| c.to_string()).collect(),
-        None => return Err(InputError::in_file(path, "the sheet is empty").into()),
-    };
-    let mut cells = Vec::with_capacity(header.len());
-    for (offset, row) in rows.enumerate() {
+    let mut cells = Vec::new();
+    for (offset, row) in range.rows().enumerate() {
         cells.clear();
         for data in row {
             cells.push(match data {
@@ -91,39 +117,51 @@ fn read_workbook(
         if cells.iter().all(|c| *c == Cell::Empty) {
             continue;
         }
-        // +1 for 1-based numbering, +1 for the header row.
-        on_row(first_row + offset + 2, &header, &cells)?;
+        on_row(first_row + offset + 1, &cells)?;
     }
     Ok(())
 }
 
-fn read_csv(
-    path: &Path,
-    on_row: &mut impl FnMut(usize, &[String], &[Cell]) -> Result<()>,
-) -> Result<()> {
+fn read_csv(path: &Path, on_row: &mut impl FnMut(usize, &[Cell]) -> Result<()>) -> Result<()> {
     let bytes =
         std::fs::read(path).map_err(|e| InputError::in_file(path, format!("cannot read: {e}")))?;
     let text = decode(path, &bytes)?;
+    if text.trim().is_empty() {
+        return Err(InputError::in_file(path, "the file is empty").into());
+    }
     let separator = detect_separator(&text);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(separator)
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let header: Vec<String> = match records.next() {
-        Some(Ok(record)) => record.iter().map(str::to_string).collect(),
-        Some(Err(e)) => {
-            return Err(InputError::in_file(path, format!("unreadable header: {e}")).into());
-        }
-        None => return Err(InputError::in_file(path, "the file is empty").into()),
-    };
-    for record in records {
+    let mut widest = 0usize;
+    for record in reader.records() {
         let record = record.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line() as usize);
             InputError::in_file(path, format!("row {line}: malformed CSV: {e}"))
         })?;
         let row = record.position().map_or(0, |p| p.line() as usize);
+        // A row written with another separator reads as one long field.
+        if record.len() == 1 && widest > 2 {
+            let line = &record[0];
+            if let Some(other) = [b';', b'\t', b',']
+                .into_iter()
+                .filter(|&c| c != separator)
+                .find(|&c| line.matches(c as char).count() + 1 >= widest)
+            {
+                return Err(InputError::in_file(
+                    path,
+                    format!(
+                        "row {row}: this row is separated by «{}» but the rows above by «{}»: the file mixes separators; export it again with one",
+                        show_separator(other),
+                        show_separator(separator)
+                    ),
+                )
+                .into());
+            }
+        }
+        widest = widest.max(record.len());
         let cells: Vec<Cell> = record
             .iter()
             .map(|field| {
@@ -137,9 +175,17 @@ fn read_csv(
         if cells.iter().all(|c| *c == Cell::Empty) {
             continue;
         }
-        on_row(row, &header, &cells)?;
+        on_row(row, &cells)?;
     }
     Ok(())
+}
+
+fn show_separator(separator: u8) -> &'static str {
+    match separator {
+        b';' => ";",
+        b'\t' => "tab",
+        _ => ",",
+    }
 }
 
 /// UTF-8 (a BOM is dropped) when the bytes are valid UTF-8, otherwise Windows-1251 —
@@ -157,9 +203,22 @@ fn decode<'a>(path: &Path, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, str>>
 }
 
 /// The separator is the candidate that splits the header line into the most fields
-/// (quoted text is skipped, so a `,` inside «"Цена, руб."» does not count).
+/// (quoted text is skipped, so a `,` inside «"Цена, руб."» does not count). The header
+/// is the first of the first lines that names a column the export always has; title
+/// lines above it are skipped.
 fn detect_separator(text: &str) -> u8 {
-    let header = text.lines().next().unwrap_or("");
+    let marker = |line: &str| {
+        let lower = line.to_lowercase();
+        ["исполнитель", "artist", "альбом", "album"]
+            .iter()
+            .any(|m| lower.contains(m))
+    };
+    let header = text
+        .lines()
+        .take(20)
+        .find(|l| marker(l))
+        .or_else(|| text.lines().next())
+        .unwrap_or("");
     let count = |sep: char| {
         let mut quoted = false;
         header
@@ -187,6 +246,10 @@ mod tests {
         assert_eq!(detect_separator("Штрихкод;\"Цена, руб.\";Альбом\n"), b';');
         assert_eq!(detect_separator("a\tb\tc\n"), b'\t');
         assert_eq!(detect_separator("a,\"b;c\",d\n"), b',');
+        assert_eq!(
+            detect_separator("Отчёт; октябрь\nИсполнитель,Альбом,Цена\n"),
+            b','
+        );
     }
 
     #[test]

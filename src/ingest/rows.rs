@@ -62,9 +62,62 @@ pub struct ParsedRow {
 }
 
 pub enum RowOutcome {
-    Kept(Box<ParsedRow>),
+    /// The row, and its dates whose day/month order the whole column decides.
+    Kept(Box<ParsedRow>, Vec<PendingDate>),
     Dropped(DropReason),
 }
+
+/// A `dd.mm.yyyy`-shaped date whose order (day first or month first) is decided per file
+/// and column from all its values; until then the row holds a placeholder date.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PendingDate {
+    pub field: Field,
+    pub pair: DatePair,
+}
+
+/// Which of the two leading numbers of `a.b.yyyy` is the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateOrder {
+    DayFirst,
+    MonthFirst,
+}
+
+/// The numbers of an `a.b.yyyy` (or `a/b/yyyy`, `a-b-yyyy`) date as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatePair {
+    pub a: u32,
+    pub b: u32,
+    pub year: i32,
+    /// `.` is the shop export's own `dd.mm.yyyy`; `/` and `-` are written both ways.
+    pub dotted: bool,
+}
+
+impl DatePair {
+    pub fn resolve(self, order: DateOrder) -> Option<NaiveDate> {
+        let (day, month) = match order {
+            DateOrder::DayFirst => (self.a, self.b),
+            DateOrder::MonthFirst => (self.b, self.a),
+        };
+        NaiveDate::from_ymd_opt(self.year, month, day)
+            .filter(|d| (1900..2100).contains(&chrono::Datelike::year(d)))
+    }
+
+    pub fn show(self) -> String {
+        let sep = if self.dotted { '.' } else { '/' };
+        format!("{:02}{sep}{:02}{sep}{}", self.a, self.b, self.year)
+    }
+}
+
+/// A date cell: a definite date, a pair whose order is still open, or not a date.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DateCell {
+    Definite(NaiveDate),
+    Pair(DatePair),
+    Invalid,
+}
+
+/// Stand-in for a date until its column's order is decided.
+pub const UNDECIDED: NaiveDate = NaiveDate::MIN;
 
 /// A cell that cannot be read: the column's header and what is wrong.
 pub type CellError = (&'static str, String);
@@ -84,6 +137,22 @@ pub fn parse_row(
     };
     let err = |field: Field, message: String| (field.header(), message);
     use RowOutcome::Dropped;
+    for &(field, position) in columns.duplicates() {
+        let copy = cells.get(position).copied().unwrap_or(Cell::Empty);
+        if !same_cell(copy, get(field)) {
+            return Err(err(
+                field,
+                format!(
+                    "the header names «{}» twice (columns {} and {}) and this row disagrees: {} vs {}",
+                    field.header(),
+                    columns.position(field).map_or(0, |p| p + 1),
+                    position + 1,
+                    show(get(field)),
+                    show(copy)
+                ),
+            ));
+        }
+    }
 
     let Some(artist) = text(get(Field::Artist)) else {
         return Ok(Dropped(DropReason::MissingArtist));
@@ -102,24 +171,28 @@ pub fn parse_row(
     if price == 0.0 {
         return Ok(Dropped(DropReason::ZeroPrice));
     }
+    let mut pending = Vec::new();
+    let mut date = |field: Field, cell: Cell| -> Result<NaiveDate, CellError> {
+        match date_cell(cell) {
+            DateCell::Definite(d) => Ok(d),
+            DateCell::Pair(pair) => {
+                pending.push(PendingDate { field, pair });
+                Ok(UNDECIDED)
+            }
+            DateCell::Invalid => Err(err(
+                field,
+                format!("{} is not a date (dd.mm.yyyy)", show(cell)),
+            )),
+        }
+    };
     let created = match get(Field::Created) {
         Cell::Empty => return Ok(Dropped(DropReason::MissingArrivalDate)),
-        cell => parse_date(cell).ok_or_else(|| {
-            err(
-                Field::Created,
-                format!("{} is not a date (dd.mm.yyyy)", show(cell)),
-            )
-        })?,
+        cell => date(Field::Created, cell)?,
     };
     let sold = match (role, get(Field::Sold)) {
         (Role::Stock, _) => None,
         (Role::Sales, Cell::Empty) => return Ok(Dropped(DropReason::MissingSaleDate)),
-        (Role::Sales, cell) => Some(parse_date(cell).ok_or_else(|| {
-            err(
-                Field::Sold,
-                format!("{} is not a date (dd.mm.yyyy)", show(cell)),
-            )
-        })?),
+        (Role::Sales, cell) => Some(date(Field::Sold, cell)?),
     };
     let Some(recording_year) = parse_year_number(get(Field::RecordingYear)) else {
         return Ok(Dropped(DropReason::MissingRecordingYear));
@@ -142,22 +215,34 @@ pub fn parse_row(
     if copies == 0 {
         return Ok(Dropped(DropReason::ZeroCopies));
     }
-    Ok(RowOutcome::Kept(Box::new(ParsedRow {
-        file,
-        row: row as u32,
-        barcode: normalise_barcode(get(Field::Barcode)),
-        artist,
-        album,
-        sealed: text(get(Field::Cover)).map(|c| c == "SS"),
-        price,
-        release_type,
-        recording_year,
-        release_year: parse_release_year(get(Field::ReleaseYear)),
-        style: text(get(Field::Style)),
-        created,
-        sold,
-        copies,
-    })))
+    let barcode = normalise_barcode(get(Field::Barcode)).map_err(|m| err(Field::Barcode, m))?;
+    Ok(RowOutcome::Kept(
+        Box::new(ParsedRow {
+            file,
+            row: row as u32,
+            barcode,
+            artist,
+            album,
+            // The shop writes SS for a still-sealed copy; the case varies by who typed it.
+            sealed: text(get(Field::Cover)).map(|c| c.eq_ignore_ascii_case("SS")),
+            price,
+            release_type,
+            recording_year,
+            release_year: parse_release_year(get(Field::ReleaseYear)),
+            style: text(get(Field::Style)),
+            created,
+            sold,
+            copies,
+        }),
+        pending,
+    ))
+}
+
+fn same_cell(a: Cell, b: Cell) -> bool {
+    match (a, b) {
+        (Cell::Text(x), Cell::Text(y)) => x.trim() == y.trim(),
+        (x, y) => x == y,
+    }
 }
 
 fn show(cell: Cell) -> String {
@@ -182,19 +267,58 @@ fn text(cell: Cell) -> Option<String> {
     (!joined.is_empty()).then_some(joined)
 }
 
-/// Spaces removed and leading zeros stripped, as the original does; `None` if nothing is left.
-pub fn normalise_barcode(cell: Cell) -> Option<String> {
+/// Spaces removed and leading zeros stripped, as the original does; `Ok(None)` if nothing
+/// is left. A barcode a spreadsheet turned into a number is taken back when it is exact
+/// (`4600123`, `4600123.0`) and refused when digits were lost (`4.6E+12`, a fraction, a
+/// number past 2^53), so two products are never merged under a rounded code.
+pub fn normalise_barcode(cell: Cell) -> Result<Option<String>, String> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     let raw = match cell {
-        Cell::Number(n) if n.fract() == 0.0 && n >= 0.0 => format!("{}", n as u64),
-        other => text(other)?,
+        Cell::Number(n) if n.fract() == 0.0 && (0.0..EXACT).contains(&n) => format!("{}", n as u64),
+        Cell::Number(n) => {
+            return Err(format!(
+                "«{n}» is not an exact barcode (a fraction or too many digits for a number cell); format the column as text and export again"
+            ));
+        }
+        other => match text(other) {
+            Some(t) => t,
+            None => return Ok(None),
+        },
     };
     let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+    let lower = compact.to_lowercase();
+    if lower.contains('e') && lower.parse::<f64>().is_ok_and(f64::is_finite) {
+        return Err(format!(
+            "«{compact}» is a barcode in scientific notation: its digits are lost; format the column as text and export again"
+        ));
+    }
+    // `4600123.0`: a number cell exported as text.
+    let compact = match compact.split_once(['.', ',']) {
+        Some((digits, zeros))
+            if !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && !zeros.is_empty()
+                && zeros.bytes().all(|b| b == b'0') =>
+        {
+            digits.to_string()
+        }
+        Some((digits, fraction))
+            if digits.bytes().all(|b| b.is_ascii_digit())
+                && fraction.bytes().all(|b| b.is_ascii_digit())
+                && !fraction.is_empty() =>
+        {
+            return Err(format!(
+                "«{compact}» is not a barcode (a fractional number)"
+            ));
+        }
+        _ => compact,
+    };
     let stripped = compact.trim_start_matches('0');
     let lower = stripped.to_lowercase();
     if stripped.is_empty() || lower == "none" || lower == "nan" {
-        None
+        Ok(None)
     } else {
-        Some(stripped.to_string())
+        Ok(Some(stripped.to_string()))
     }
 }
 
@@ -260,23 +384,62 @@ pub fn parse_release_year(cell: Cell) -> Option<i32> {
     completed.parse().ok()
 }
 
-/// `dd.mm.yyyy` (the export), ISO `yyyy-mm-dd`, `dd/mm/yyyy`, each optionally followed
-/// by a time; Excel date cells; Excel serial numbers of plausible dates.
-pub fn parse_date(cell: Cell) -> Option<NaiveDate> {
-    let date = match cell {
-        Cell::Date(d) => Some(d),
+/// Reads a date cell: Excel date cells and serial numbers and ISO `yyyy-mm-dd` are
+/// definite; `a.b.yyyy`, `a/b/yyyy` and `a-b-yyyy` are pairs whose order the column
+/// decides (a time after any of them is ignored).
+pub fn date_cell(cell: Cell) -> DateCell {
+    let in_range = |d: NaiveDate| (1900..2100).contains(&chrono::Datelike::year(&d));
+    match cell {
+        Cell::Date(d) if in_range(d) => DateCell::Definite(d),
         Cell::Number(n) if (20000.0..80000.0).contains(&n) => {
-            NaiveDate::from_ymd_opt(1899, 12, 30).map(|epoch| epoch + Duration::days(n as i64))
+            match NaiveDate::from_ymd_opt(1899, 12, 30).map(|e| e + Duration::days(n as i64)) {
+                Some(d) if in_range(d) => DateCell::Definite(d),
+                _ => DateCell::Invalid,
+            }
         }
         Cell::Text(t) => {
             let token = t.trim().split([' ', 'T']).next().unwrap_or("");
-            ["%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%Y.%m.%d"]
-                .iter()
-                .find_map(|format| NaiveDate::parse_from_str(token, format).ok())
+            let parts: Vec<&str> = token.split(['.', '/', '-']).collect();
+            let numbers: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
+            let (Some(numbers), [first, second, third]) = (numbers, parts.as_slice()) else {
+                return DateCell::Invalid;
+            };
+            let separator = token.chars().find(|c| matches!(c, '.' | '/' | '-'));
+            if first.len() == 4 && second.len() <= 2 && third.len() <= 2 {
+                // yyyy-mm-dd (and yyyy.mm.dd): nobody writes the day second.
+                return match NaiveDate::from_ymd_opt(numbers[0] as i32, numbers[1], numbers[2]) {
+                    Some(d) if in_range(d) => DateCell::Definite(d),
+                    _ => DateCell::Invalid,
+                };
+            }
+            if first.len() <= 2 && second.len() <= 2 && third.len() == 4 {
+                let pair = DatePair {
+                    a: numbers[0],
+                    b: numbers[1],
+                    year: numbers[2] as i32,
+                    dotted: separator == Some('.'),
+                };
+                // Neither order makes a date: not a date at all.
+                if pair.resolve(DateOrder::DayFirst).is_none()
+                    && pair.resolve(DateOrder::MonthFirst).is_none()
+                {
+                    return DateCell::Invalid;
+                }
+                return DateCell::Pair(pair);
+            }
+            DateCell::Invalid
         }
+        _ => DateCell::Invalid,
+    }
+}
+
+/// A date typed by a person (`--stock-date`, `--as-of`): ISO, or the export's `dd.mm.yyyy`.
+pub fn parse_date(cell: Cell) -> Option<NaiveDate> {
+    match date_cell(cell) {
+        DateCell::Definite(d) => Some(d),
+        DateCell::Pair(pair) if pair.dotted => pair.resolve(DateOrder::DayFirst),
         _ => None,
-    };
-    date.filter(|d| (1900..2100).contains(&chrono::Datelike::year(d)))
+    }
 }
 
 #[cfg(test)]
@@ -298,10 +461,21 @@ mod tests {
             parse_date(Cell::Text("2024-03-06T10:00")),
             Some(d(2024, 3, 6))
         );
-        assert_eq!(parse_date(Cell::Text("07/03/2024")), Some(d(2024, 3, 7)));
         assert_eq!(parse_date(Cell::Number(45356.0)), Some(d(2024, 3, 5)));
         assert_eq!(parse_date(Cell::Text("31.02.2024")), None);
         assert_eq!(parse_date(Cell::Text("вчера")), None);
+        // Slashed dates are written both ways: only the column can tell.
+        let DateCell::Pair(pair) = date_cell(Cell::Text("07/03/2024")) else {
+            panic!("a pair");
+        };
+        assert_eq!(pair.resolve(DateOrder::DayFirst), Some(d(2024, 3, 7)));
+        assert_eq!(pair.resolve(DateOrder::MonthFirst), Some(d(2024, 7, 3)));
+        let DateCell::Pair(pair) = date_cell(Cell::Text("10/13/2026")) else {
+            panic!("a pair");
+        };
+        assert_eq!(pair.resolve(DateOrder::DayFirst), None);
+        assert_eq!(date_cell(Cell::Text("13/13/2026")), DateCell::Invalid);
+        assert_eq!(date_cell(Cell::Number(1000.0)), DateCell::Invalid);
     }
 
     #[test]
@@ -309,15 +483,24 @@ mod tests {
         assert_eq!(parse_price(Cell::Text("1 290,50")), Some(1290.5));
         assert_eq!(parse_price(Cell::Text("2490 руб.")), Some(2490.0));
         assert_eq!(parse_price(Cell::Text("дорого")), None);
+        let code = |cell| normalise_barcode(cell);
+        assert_eq!(code(Cell::Text(" 0460 1234 ")), Ok(Some("4601234".into())));
         assert_eq!(
-            normalise_barcode(Cell::Text(" 0460 1234 ")),
-            Some("4601234".into())
+            code(Cell::Number(4601234567890.0)),
+            Ok(Some("4601234567890".into()))
         );
-        assert_eq!(
-            normalise_barcode(Cell::Number(4601234567890.0)),
-            Some("4601234567890".into())
+        assert_eq!(code(Cell::Text("4600123.0")), Ok(Some("4600123".into())));
+        assert_eq!(code(Cell::Text("None")), Ok(None));
+        assert!(
+            code(Cell::Text("4.6E+12"))
+                .unwrap_err()
+                .contains("scientific")
         );
-        assert_eq!(normalise_barcode(Cell::Text("None")), None);
+        assert!(code(Cell::Text("4600123.5")).is_err());
+        assert!(code(Cell::Number(4600123.5)).is_err());
+        assert!(code(Cell::Number(1e17)).is_err());
+        // Catalogue numbers with letters stay barcodes.
+        assert_eq!(code(Cell::Text("LP-0042e")), Ok(Some("LP-0042e".into())));
     }
 
     #[test]

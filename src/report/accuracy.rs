@@ -4,15 +4,16 @@
 
 use super::{Column, Report, Value, forecast_columns};
 use crate::forecast::baselines::Baseline;
+use crate::forecast::history::History;
 use crate::forecast::loss::pinball;
 use crate::forecast::metrics::{Evaluation, Outcome, evaluate};
 use crate::forecast::scaler::LogMinMax;
-use crate::store::history::History;
 use crate::store::reports::{ForecastLine, ModelInfo};
 use std::collections::HashMap;
 
 pub fn build(
     model: &ModelInfo,
+    month: crate::month::Month,
     lines: &[ForecastLine],
     actual: &HashMap<i64, f64>,
     history: &History,
@@ -55,7 +56,7 @@ pub fn build(
             Value::Text(line.artist.clone()),
             Value::Text(line.album.clone()),
             Value::Text(line.condition.clone()),
-            Value::Text(model.forecast_month.to_string()),
+            Value::Text(month.to_string()),
         ];
         row.extend(units.iter().map(|&u| Value::Number(u, 2)));
         row.extend([
@@ -80,11 +81,7 @@ pub fn build(
         .enumerate()
         .map(|(i, p)| (p.id, i))
         .collect();
-    if let Some(target) = history
-        .months
-        .iter()
-        .position(|&m| m == model.forecast_month)
-    {
+    if let Some(target) = history.months.iter().position(|&m| m == month) {
         for baseline in Baseline::ALL {
             let outcomes: Vec<Outcome> = evaluated
                 .iter()
@@ -128,7 +125,7 @@ pub fn build(
     Report {
         title: format!(
             "Accuracy of the forecast for {} (model {})",
-            model.forecast_month, model.id
+            month, model.id
         ),
         columns,
         rows,
@@ -136,7 +133,7 @@ pub fn build(
         meta: serde_json::json!({
             "kind": "accuracy",
             "model_id": model.id,
-            "month": model.forecast_month,
+            "month": month,
             "summary": summary.iter().map(|(n, e)| serde_json::json!({"forecast": n, "evaluation": e})).collect::<Vec<_>>(),
         }),
     }

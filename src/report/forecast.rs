@@ -80,6 +80,7 @@ pub fn reorder_quantity(quantiles: &[(f64, f64)], stock: i64, service_level: f64
 
 pub fn build(
     model: &ModelInfo,
+    month: crate::month::Month,
     lines: &[ForecastLine],
     levels: &[f64],
     service_level: f64,
@@ -122,7 +123,7 @@ pub fn build(
                 Value::Text(line.price_category.clone()),
                 Value::Number(line.price, 2),
                 Value::Int(line.recording_year as i64),
-                Value::Text(model.forecast_month.to_string()),
+                Value::Text(month.to_string()),
             ];
             for &q in levels {
                 let units = line
@@ -161,16 +162,16 @@ pub fn build(
         })
         .collect();
     Report {
-        title: format!("Forecast for {} (model {})", model.forecast_month, model.id),
+        title: format!("Forecast for {month} (model {})", model.id),
         columns,
         rows,
         appendices: Vec::new(),
         meta: serde_json::json!({
             "kind": "forecast",
             "model_id": model.id,
-            "forecast_month": model.forecast_month,
-            "data_months": [model.first_month, model.last_month],
-            "features_month": model.last_month,
+            "forecast_month": month,
+            "trained_on": [model.first_month, model.last_month],
+            "features_month": month.prev(),
             "service_level": service_level,
         }),
     }

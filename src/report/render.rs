@@ -6,7 +6,6 @@ use super::{Column, Language, Report, Value};
 use anyhow::{Context, Result};
 use comfy_table::{ContentArrangement, Table};
 use rust_xlsxwriter::{Format, Workbook, Worksheet};
-use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -168,10 +167,6 @@ pub fn write_out(bytes: &[u8], path: Option<&std::path::Path>) -> Result<()> {
         Some(path) => {
             std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
         }
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(bytes)?;
-            Ok(stdout.flush()?)
-        }
+        None => Ok(crate::output::bytes(bytes)?),
     }
 }

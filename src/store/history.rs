@@ -1,50 +1,31 @@
-//! Reading the stored months back as dense per-product series for the model.
+//! Reading the stored months back as the dense series the model reads.
 
 use super::Store;
+use crate::forecast::history::{History, ProductAttributes};
 use crate::month::Month;
 use anyhow::Result;
 use std::collections::HashMap;
 
-/// Attributes a product brings to the model as static covariates.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProductAttributes {
-    pub id: i64,
-    pub condition: String,
-    pub release_type: String,
-    pub style: String,
-    pub price_category: String,
-    pub recording_year: i32,
-    pub recording_decade: i32,
-    pub release_decade: i32,
-}
-
-/// Every stored month × every product that has a row in any of them. Series are
-/// product-major: value of product `i` in month `t` is at `i * months.len() + t`.
-/// A missing row (before the product first appeared) reads as 0 with `present` false.
-#[derive(Debug, Clone, Default)]
-pub struct History {
-    pub months: Vec<Month>,
-    pub products: Vec<ProductAttributes>,
-    pub units: Vec<f64>,
-    pub availability: Vec<f64>,
-    pub confidence: Vec<f64>,
-    pub present: Vec<bool>,
-}
-
-impl History {
-    pub fn at(&self, product: usize, month: usize) -> usize {
-        product * self.months.len() + month
-    }
-}
-
 impl Store {
     pub fn load_history(&self) -> Result<History> {
-        let months: Vec<Month> = self
-            .stored_months()?
-            .months
-            .into_iter()
-            .map(|(m, _)| m)
-            .collect();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT month, complete, empty FROM months ORDER BY month")?;
+        let mut months = Vec::new();
+        let mut complete = Vec::new();
+        let mut closed = Vec::new();
+        for row in stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, bool>(1)?,
+                row.get::<_, bool>(2)?,
+            ))
+        })? {
+            let (month, is_complete, is_empty) = row?;
+            months.push(month.parse::<Month>().map_err(anyhow::Error::msg)?);
+            complete.push(is_complete);
+            closed.push(is_empty);
+        }
         let mut stmt = self.conn.prepare(
             "SELECT id, condition, release_type, style, price_category_label, recording_year, recording_decade, release_decade
              FROM products WHERE id IN (SELECT DISTINCT product_id FROM monthly_features) ORDER BY id",
@@ -76,6 +57,8 @@ impl Store {
         let cells = products.len() * months.len();
         let mut history = History {
             months,
+            complete,
+            closed,
             products,
             units: vec![0.0; cells],
             availability: vec![0.0; cells],

@@ -84,10 +84,22 @@ impl Store {
         Ok(found)
     }
 
-    /// Every product forecast by `model`, with last month's features and current stock.
-    pub fn forecast_lines(&self, model: &ModelInfo) -> Result<Vec<ForecastLine>> {
+    /// Months model `id` has forecasts for, ascending.
+    pub fn forecast_months(&self, id: &str) -> Result<Vec<Month>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT month FROM forecast_runs WHERE model_id = ?1 ORDER BY month")?;
+        let months = stmt
+            .query_map([id], |row| parse_month(row.get(0)?))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(months)
+    }
+
+    /// Every product `model` forecast for `month`, with the features of the month before
+    /// it (the newest month the forecast saw) and the current stock.
+    pub fn forecast_lines(&self, model: &ModelInfo, month: Month) -> Result<Vec<ForecastLine>> {
         let mut quantiles: HashMap<i64, Vec<(f64, f64)>> = HashMap::new();
-        for (product, q, units) in self.model_forecasts(&model.id)? {
+        for (product, q, units) in self.model_forecasts(&model.id, month)? {
             quantiles.entry(product).or_default().push((q, units));
         }
         let stock: HashMap<i64, i64> = self
@@ -104,39 +116,42 @@ impl Store {
                     f.units_sold, f.availability, f.confidence, f.mean_sales_units, f.mean_sales_rub, f.lost_sales_rub
              FROM products p
              LEFT JOIN monthly_features f ON f.product_id = p.id AND f.month = ?1
-             WHERE p.id IN (SELECT product_id FROM forecasts WHERE model_id = ?2)
+             WHERE p.id IN (SELECT product_id FROM forecasts WHERE model_id = ?2 AND month = ?3)
              ORDER BY p.artist, p.album, p.id",
         )?;
         let lines = stmt
-            .query_map(params![model.last_month.to_string(), model.id], |row| {
-                let id: i64 = row.get(0)?;
-                let units: Option<i64> = row.get(10)?;
-                Ok(ForecastLine {
-                    product_id: id,
-                    barcode: row.get(1)?,
-                    artist: row.get(2)?,
-                    album: row.get(3)?,
-                    condition: row.get(4)?,
-                    style: row.get(5)?,
-                    release_type: row.get(6)?,
-                    price_category: row.get(7)?,
-                    price: row.get(8)?,
-                    recording_year: row.get(9)?,
-                    quantiles: Vec::new(),
-                    last_month: match units {
-                        Some(units_sold) => Some(LastMonth {
-                            units_sold,
-                            availability: row.get(11)?,
-                            confidence: row.get(12)?,
-                            mean_sales_units: row.get(13)?,
-                            mean_sales_rub: row.get(14)?,
-                            lost_sales_rub: row.get(15)?,
-                        }),
-                        None => None,
-                    },
-                    stock: stock.get(&id).copied().unwrap_or(0),
-                })
-            })?
+            .query_map(
+                params![month.prev().to_string(), model.id, month.to_string()],
+                |row| {
+                    let id: i64 = row.get(0)?;
+                    let units: Option<i64> = row.get(10)?;
+                    Ok(ForecastLine {
+                        product_id: id,
+                        barcode: row.get(1)?,
+                        artist: row.get(2)?,
+                        album: row.get(3)?,
+                        condition: row.get(4)?,
+                        style: row.get(5)?,
+                        release_type: row.get(6)?,
+                        price_category: row.get(7)?,
+                        price: row.get(8)?,
+                        recording_year: row.get(9)?,
+                        quantiles: Vec::new(),
+                        last_month: match units {
+                            Some(units_sold) => Some(LastMonth {
+                                units_sold,
+                                availability: row.get(11)?,
+                                confidence: row.get(12)?,
+                                mean_sales_units: row.get(13)?,
+                                mean_sales_rub: row.get(14)?,
+                                lost_sales_rub: row.get(15)?,
+                            }),
+                            None => None,
+                        },
+                        stock: stock.get(&id).copied().unwrap_or(0),
+                    })
+                },
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(lines
             .into_iter()
@@ -161,7 +176,16 @@ impl Store {
 
     /// `PRAGMA quick_check`: "ok" or the first problems found.
     pub fn integrity(&self) -> Result<String> {
-        let mut stmt = self.conn.prepare("PRAGMA quick_check")?;
+        self.check_pragma("quick_check")
+    }
+
+    /// `PRAGMA integrity_check`, the thorough one (it reads every page).
+    pub fn full_integrity(&self) -> Result<String> {
+        self.check_pragma("integrity_check")
+    }
+
+    fn check_pragma(&self, pragma: &str) -> Result<String> {
+        let mut stmt = self.conn.prepare(&format!("PRAGMA {pragma}"))?;
         let lines: Vec<String> = stmt
             .query_map([], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
@@ -174,20 +198,5 @@ impl Store {
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
                 row.get(0)
             })?)
-    }
-}
-
-impl Store {
-    /// One of a model's JSON columns (`config_json`, `artifacts_json`, `metrics_json`).
-    pub fn model_json(&self, id: &str, column: &str) -> Result<String> {
-        anyhow::ensure!(
-            ["config_json", "artifacts_json", "metrics_json"].contains(&column),
-            "not a JSON column of models: {column}"
-        );
-        Ok(self.conn.query_row(
-            &format!("SELECT {column} FROM models WHERE id = ?1"),
-            [id],
-            |row| row.get(0),
-        )?)
     }
 }

@@ -114,4 +114,34 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (model_id, product_id, quantile)
     ) WITHOUT ROWID;
     "#,
+    // 3: months stored empty on purpose, model checksums and format versions, the remote
+    // job a model came from, and forecasts by month (a stored model can forecast later
+    // months without retraining).
+    r#"
+    ALTER TABLE months ADD COLUMN empty INTEGER NOT NULL DEFAULT 0 CHECK (empty IN (0, 1));
+    ALTER TABLE models ADD COLUMN format_version INTEGER NOT NULL DEFAULT 1;
+    -- sha256 of the weights; NULL for models stored before checksums existed
+    ALTER TABLE models ADD COLUMN weights_sha256 TEXT;
+    ALTER TABLE models ADD COLUMN remote_job_id TEXT;
+    CREATE TABLE forecasts_by_month (
+        model_id TEXT NOT NULL REFERENCES models(id),
+        month TEXT NOT NULL,
+        product_id INTEGER NOT NULL REFERENCES products(id),
+        quantile REAL NOT NULL,
+        units REAL NOT NULL,
+        PRIMARY KEY (model_id, month, product_id, quantile)
+    ) WITHOUT ROWID;
+    INSERT INTO forecasts_by_month SELECT model_id, month, product_id, quantile, units FROM forecasts;
+    DROP TABLE forecasts;
+    ALTER TABLE forecasts_by_month RENAME TO forecasts;
+    -- every forecast a model made: the month, the newest data month it saw, when
+    CREATE TABLE forecast_runs (
+        model_id TEXT NOT NULL REFERENCES models(id),
+        month TEXT NOT NULL,
+        data_last_month TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (model_id, month)
+    );
+    INSERT INTO forecast_runs SELECT id, forecast_month, last_month, created_at FROM models;
+    "#,
 ];

@@ -1,10 +1,10 @@
 //! Writing an upload and the queries the upload checks need.
 
-use super::Store;
+use super::{Store, WriteSession};
 use crate::ingest::UploadPlan;
 use crate::ingest::laws::StoredMonths;
 use crate::month::Month;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rusqlite::{OptionalExtension, params};
 use std::collections::HashMap;
 
@@ -80,7 +80,7 @@ impl Store {
         Ok(rows)
     }
 
-    fn product_ids_by_key(&self) -> Result<HashMap<String, (i64, String)>> {
+    pub(super) fn product_ids_by_key(&self) -> Result<HashMap<String, (i64, String)>> {
         let mut stmt = self
             .conn
             .prepare("SELECT key, id, attributes_as_of FROM products")?;
@@ -89,15 +89,17 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
+}
 
-    /// Writes the upload in one transaction: all of it lands or none of it does.
-    /// Months it covers are replaced (features of every product in them).
-    pub fn write_upload(&mut self, plan: &UploadPlan) -> Result<Written> {
+impl WriteSession {
+    /// Writes the upload into the session's transaction: all of it lands or none of it
+    /// does. Months it covers are replaced (features of every product in them).
+    pub fn write_upload(&self, plan: &UploadPlan) -> Result<Written> {
         let known = self.product_ids_by_key()?;
         let window = &plan.window;
         let as_of = window.stock_date.to_string();
         let (first, last) = (window.first.to_string(), window.last.to_string());
-        let tx = self.conn.transaction()?;
+        let tx = self.conn();
         let replaced_months: Vec<Month> = tx
             .prepare("SELECT month FROM months WHERE month BETWEEN ?1 AND ?2 ORDER BY month")?
             .query_map(params![first, last], |row| row.get::<_, String>(0))?
@@ -244,12 +246,14 @@ impl Store {
                     f.revenue_rub,
                 ])?;
             }
+            crate::faults::check("upload-write")?;
             let mut insert_month = tx.prepare(
-                "INSERT OR REPLACE INTO months (month, upload_id, complete) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO months (month, upload_id, complete, empty) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for month in Month::range(window.first, window.last) {
                 let complete = month != window.last || window.last_month_complete();
-                insert_month.execute(params![month_names[&month], upload_id, complete])?;
+                let empty = plan.empty_months.contains(&month);
+                insert_month.execute(params![month_names[&month], upload_id, complete, empty])?;
             }
             let mut insert_stock = tx.prepare(
                 "INSERT INTO stock_snapshots (upload_id, product_id, copies, mean_price) VALUES (?1, ?2, ?3, ?4)",
@@ -263,7 +267,6 @@ impl Store {
                 ])?;
             }
         }
-        tx.commit().context("committing the upload")?;
         Ok(Written {
             upload_id,
             new_products,

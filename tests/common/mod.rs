@@ -1,8 +1,14 @@
 //! Helpers for end-to-end tests: shop exports written on the fly, the real binary run on them.
 #![allow(dead_code)]
 
+pub mod shop;
+
 use assert_cmd::Command;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// The day the tests act on (`--as-of`), so no test depends on the wall clock.
+pub const TODAY: &str = "2026-11-28";
 
 pub const SALES_HEADER: [&str; 11] = [
     "Штрихкод",
@@ -128,23 +134,60 @@ impl Workspace {
         self.path("store.db")
     }
 
-    /// The binary with this workspace's database, no settings file and no stray env.
+    /// The binary with this workspace's database and day, no settings file, and none of
+    /// the caller's `PLASTINKA_*` or Yandex Cloud variables.
     pub fn plastinka(&self) -> Command {
         let mut cmd = Command::cargo_bin("plastinka").unwrap();
-        cmd.current_dir(self.dir.path())
-            .env_remove("PLASTINKA_CONFIG")
-            .env("PLASTINKA_DB", self.db());
+        cmd.current_dir(self.dir.path());
+        clear_env(&mut cmd);
+        cmd.env("PLASTINKA_DB", self.db())
+            .env("PLASTINKA_AS_OF", TODAY);
         cmd
     }
 
-    /// Bytes of the database file (None when it does not exist), to prove nothing changed.
-    pub fn db_bytes(&self) -> Option<Vec<u8>> {
-        std::fs::read(self.db()).ok()
+    /// Every file of the database — the file and its `-journal`, `-wal` and `-shm`
+    /// companions — with its bytes (absent files are left out), to prove nothing changed.
+    pub fn db_bytes(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let path = format!("{}{suffix}", self.db().display());
+            if let Ok(bytes) = std::fs::read(&path) {
+                files.insert(suffix.to_string(), bytes);
+            }
+        }
+        files
+    }
+
+    /// Names of the files in the workspace directory whose name mentions the database.
+    pub fn db_litter(&self) -> Vec<String> {
+        let name = self
+            .db()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let mut found: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(&name))
+            .collect();
+        found.sort();
+        found
     }
 
     pub fn sql(&self, query: &str) -> i64 {
         let conn = rusqlite::Connection::open(self.db()).unwrap();
         conn.query_row(query, [], |row| row.get(0)).unwrap()
+    }
+}
+
+/// Removes the caller's plastinka settings and cloud credentials from a command's
+/// environment, so a developer's shell cannot change what a test sees.
+pub fn clear_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PLASTINKA_") || name.starts_with("YC_") {
+            cmd.env_remove(name);
+        }
     }
 }
 

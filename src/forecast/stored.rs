@@ -1,0 +1,201 @@
+//! A trained model as it is kept: everything needed to forecast again without training —
+//! settings, input widths, static columns, scaler and weights — with a format version and
+//! a checksum of the weights. `store::models` reads and writes it; remote training
+//! returns it in this same form.
+
+use super::dataset::{self, Features};
+use super::history::History;
+use super::scaler::LogMinMax;
+use super::tide::{Tide, Widths};
+use super::train::Trained;
+use crate::config::{ModelConfig, TrainingConfig};
+use crate::error::InputError;
+use crate::month::Month;
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a stored model's meaning changes (inputs, layout of the weights).
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub format_version: u32,
+    pub id: String,
+    pub created_at: String,
+    pub first_month: Month,
+    /// The newest month trained on.
+    pub last_month: Month,
+    /// The month the training run forecast.
+    pub forecast_month: Month,
+    pub model: ModelConfig,
+    pub training: TrainingConfig,
+    pub widths: Widths,
+    pub static_columns: Vec<String>,
+    pub scaler: LogMinMax,
+    /// burnpack bytes.
+    #[serde(skip)]
+    pub weights: Vec<u8>,
+    pub weights_sha256: String,
+    pub metrics: serde_json::Value,
+    pub training_seconds: f64,
+    /// The DataSphere job that trained it, for a remote run.
+    pub remote_job_id: Option<String>,
+}
+
+/// One product's forecast: (quantile level, units), ascending.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductForecast {
+    pub product_id: i64,
+    pub quantiles: Vec<(f64, f64)>,
+}
+
+/// Forecasts are stored in units rounded to hundredths, in one place, so a forecast made
+/// again from the stored weights is stored exactly as the training run stored it.
+pub fn round_units(units: f64) -> f64 {
+    (units * 100.0).round() / 100.0
+}
+
+impl ModelRecord {
+    /// The record of a finished training run.
+    pub fn from_trained(
+        id: String,
+        trained: &Trained,
+        history: &History,
+        model: &ModelConfig,
+        training: &TrainingConfig,
+    ) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            id,
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            first_month: history.months[0],
+            last_month: trained.holdout_month,
+            forecast_month: trained.forecast_month,
+            model: model.clone(),
+            training: training.clone(),
+            widths: trained.widths,
+            static_columns: trained.static_columns.clone(),
+            scaler: trained.scaler,
+            weights_sha256: crate::ingest::sha256_hex(&trained.weights),
+            weights: trained.weights.clone(),
+            metrics: trained.metrics(),
+            training_seconds: trained.seconds,
+            remote_job_id: None,
+        }
+    }
+
+    /// Refuses weights whose bytes are not the ones stored (a damaged database).
+    pub fn verify(&self) -> Result<()> {
+        if self.format_version != FORMAT_VERSION {
+            return Err(InputError::new(format!(
+                "model {} has format version {}, this plastinka reads version {FORMAT_VERSION}; train a new model",
+                self.id, self.format_version
+            ))
+            .into());
+        }
+        let actual = crate::ingest::sha256_hex(&self.weights);
+        if actual != self.weights_sha256 {
+            anyhow::bail!(
+                "model {}: the stored weights are damaged (sha256 {actual}, stored {}); activate another model or train again",
+                self.id,
+                self.weights_sha256
+            );
+        }
+        Ok(())
+    }
+
+    /// The network with the stored weights, checked.
+    pub fn load(&self, device: &Device) -> Result<Tide> {
+        self.verify()?;
+        let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(
+            self.weights.clone(),
+        ))
+        .map_err(|e| anyhow::anyhow!("model {}: the weights cannot be read: {e:?}", self.id))?;
+        Tide::new(&self.model, self.widths, device)
+            .try_load_record(record)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "model {}: the weights do not fit its settings: {e:?}",
+                    self.id
+                )
+            })
+    }
+
+    /// The model's forecast for the month after the newest complete month of `history`.
+    /// Refused, with the reason, when the model no longer fits the data.
+    pub fn forecast(
+        &self,
+        history: &History,
+        device: &Device,
+    ) -> Result<(Month, Vec<ProductForecast>)> {
+        let history = history.complete_months();
+        let Some(newest) = history.newest_complete() else {
+            return Err(
+                InputError::new("no complete month stored: nothing to forecast from").into(),
+            );
+        };
+        let lags = self.model.lags;
+        let problems = self.misfits(&history);
+        if !problems.is_empty() {
+            return Err(InputError::new(format!(
+                "model {} does not fit the stored data: {}; train a new model",
+                self.id,
+                problems.join("; ")
+            ))
+            .into());
+        }
+        let network = self.load(device)?;
+        let features = Features::build_with_columns(
+            &history,
+            self.scaler,
+            self.training.ewm_span,
+            &self.static_columns,
+        );
+        let samples = features.next_month_samples();
+        let quantiles = super::predict::predict(&features, &samples, &network, lags, device)
+            .context("forecasting")?;
+        let forecasts = samples
+            .iter()
+            .zip(quantiles)
+            .map(|(s, q)| ProductForecast {
+                product_id: history.products[s.product as usize].id,
+                quantiles: self
+                    .model
+                    .quantiles
+                    .iter()
+                    .copied()
+                    .zip(q.into_iter().map(round_units))
+                    .collect(),
+            })
+            .collect();
+        Ok((newest.next(), forecasts))
+    }
+
+    /// Why the model cannot read this history, if it cannot.
+    fn misfits(&self, history: &History) -> Vec<String> {
+        let mut problems = Vec::new();
+        if history.months.len() < self.model.lags {
+            problems.push(format!(
+                "it reads {} months of history and the store has {} complete",
+                self.model.lags,
+                history.months.len()
+            ));
+        }
+        let expected = (dataset::PAST, dataset::FUTURE);
+        if (self.widths.past, self.widths.future) != expected {
+            problems.push(format!(
+                "it was built for {} past and {} calendar covariates, this plastinka makes {} and {}",
+                self.widths.past, self.widths.future, expected.0, expected.1
+            ));
+        }
+        if self.widths.statics != self.static_columns.len()
+            || self.widths.quantiles != self.model.quantiles.len()
+            || self.widths.lags != self.model.lags
+        {
+            problems.push("its stored widths disagree with its settings".to_string());
+        }
+        problems
+    }
+}

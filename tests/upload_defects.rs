@@ -1,0 +1,543 @@
+//! Upload defects a shop meets every year (issue 7 §1), each pinned end to end through
+//! the real binary: closed months, snapshot dates, settings, clamped copies, grouping of
+//! months, barcodes typed as numbers, future and ambiguous dates, mixed separators,
+//! duplicate columns, and what may be read at all.
+
+mod common;
+use chrono::NaiveDate;
+use common::shop::simulate;
+use common::*;
+
+fn upload(
+    ws: &Workspace,
+    stock: &std::path::Path,
+    sales: &[std::path::PathBuf],
+    extra: &[&str],
+) -> std::process::Output {
+    let mut cmd = ws.plastinka();
+    cmd.args(["--json", "upload", "--stock"]).arg(stock);
+    if !sales.is_empty() {
+        cmd.arg("--sales").args(sales);
+    }
+    cmd.args(extra).output().unwrap()
+}
+
+fn ok(out: &std::process::Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", stderr(out));
+    json(out)
+}
+
+fn refused(out: &std::process::Output, needles: &[&str]) {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    let err = stderr(out);
+    for needle in needles {
+        assert!(err.contains(needle), "«{needle}» missing from: {err}");
+    }
+}
+
+fn first_of(y: i32, m: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, 1).unwrap()
+}
+
+/// Every stored monthly feature row, as text, in a fixed order.
+fn features(ws: &Workspace) -> Vec<String> {
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT f.month, p.key, f.units_sold, f.arrivals, f.stock_start, f.stock_end, f.observed_days,
+                    f.in_stock_days, round(f.availability, 9), round(f.confidence, 9), round(f.mean_sales_units, 9),
+                    round(f.mean_sales_rub, 6), round(f.lost_sales_units, 9), round(f.lost_sales_rub, 6), f.revenue_rub
+             FROM monthly_features f JOIN products p ON p.id = f.product_id ORDER BY f.month, p.key",
+        )
+        .unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |row| {
+        Ok((0..n)
+            .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+            .collect::<Vec<_>>()
+            .join("|"))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// Defect 7: a product sold out for a whole month got rows in a multi-month upload and
+/// none month by month. Several shops and groupings: the stored rows must be identical.
+#[test]
+fn months_uploaded_at_once_or_one_by_one_store_the_same_rows() {
+    for seed in [1, 2, 3] {
+        let sim = simulate(25, 5, first_of(2025, 11), seed);
+        let at_once = Workspace::new();
+        let sales: Vec<_> = (0..5)
+            .map(|k| sim.write_sales(k, at_once.dir.path()))
+            .collect();
+        ok(&upload(
+            &at_once,
+            &sim.write_snapshot(4, at_once.dir.path()),
+            &sales,
+            &[],
+        ));
+
+        let one_by_one = Workspace::new();
+        for k in 0..5 {
+            let sales = sim.write_sales(k, one_by_one.dir.path());
+            ok(&upload(
+                &one_by_one,
+                &sim.write_snapshot(k, one_by_one.dir.path()),
+                &[sales],
+                &[],
+            ));
+        }
+        let mixed = Workspace::new();
+        let dir = mixed.dir.path();
+        let first_two: Vec<_> = (0..2).map(|k| sim.write_sales(k, dir)).collect();
+        ok(&upload(
+            &mixed,
+            &sim.write_snapshot(1, dir),
+            &first_two,
+            &[],
+        ));
+        let rest: Vec<_> = (2..5).map(|k| sim.write_sales(k, dir)).collect();
+        ok(&upload(&mixed, &sim.write_snapshot(4, dir), &rest, &[]));
+
+        let expected = features(&at_once);
+        assert!(
+            expected.len() > 50,
+            "seed {seed}: too small a shop ({})",
+            expected.len()
+        );
+        assert_eq!(
+            features(&one_by_one),
+            expected,
+            "seed {seed}: month by month"
+        );
+        assert_eq!(features(&mixed), expected, "seed {seed}: two uploads");
+    }
+}
+
+/// Defect 2: a month without sales could never be stored.
+#[test]
+fn a_month_the_shop_was_closed_is_stored_as_empty_and_the_history_goes_on() {
+    let ws = Workspace::new();
+    let dir = ws.dir.path();
+    let sim = simulate(10, 3, first_of(2026, 1), 7);
+    ok(&upload(
+        &ws,
+        &sim.write_snapshot(0, dir),
+        &[sim.write_sales(0, dir)],
+        &[],
+    ));
+    // February: closed. Its snapshot is January's (nothing moved); no sales file.
+    let feb_stock = dir.join("stock_2026-03-01.csv");
+    std::fs::copy(sim.write_snapshot(0, dir), &feb_stock).unwrap();
+    // Without the flag an upload without sales is refused and says what to do.
+    let out = ws
+        .plastinka()
+        .args(["upload", "--stock"])
+        .arg(&feb_stock)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let summary = ok(&upload(&ws, &feb_stock, &[], &["--empty-month", "2026-02"]));
+    assert_eq!(summary["empty_months"], serde_json::json!(["2026-02"]));
+    assert_eq!(
+        ws.sql("SELECT empty FROM months WHERE month = '2026-02'"),
+        1
+    );
+    assert_eq!(
+        ws.sql("SELECT sum(units_sold) FROM monthly_features WHERE month = '2026-02'"),
+        0
+    );
+    // A sale in a month declared empty is a contradiction.
+    let out = upload(
+        &ws,
+        &feb_stock,
+        &[sim.write_sales(0, dir)],
+        &["--empty-month", "2026-01"],
+    );
+    refused(&out, &["--empty-month 2026-01"]);
+}
+
+/// Defect 3: the snapshot date defaulted to the day after the latest sale, so a month
+/// whose last day had no sale was refused as unfinished. The date in the name counts.
+#[test]
+fn the_snapshot_date_comes_from_the_stock_files_name() {
+    let ws = Workspace::new();
+    let dir = ws.dir.path();
+    let mut sim = simulate(10, 1, first_of(2026, 3), 11);
+    sim.sales[0].retain(|row| row[10] != "31.03.2026" && row[10] != "30.03.2026");
+    let stock = sim.write_snapshot(0, dir); // stock_2026-04-01.csv
+    let summary = ok(&upload(
+        &ws,
+        &stock,
+        &[sim.write_sales(0, dir)],
+        &["--dry-run"],
+    ));
+    assert_eq!(summary["stock_date"], "2026-04-01");
+    assert_eq!(summary["last_month_complete"], true);
+    // Without a date in the name the old default applies, and the refusal says what to give.
+    let unnamed = dir.join("stock.csv");
+    std::fs::copy(&stock, &unnamed).unwrap();
+    let out = upload(&ws, &unnamed, &[sim.write_sales(0, dir)], &[]);
+    refused(&out, &["unfinished", "--stock-date"]);
+    let named = dir.join("остатки_01.04.2026.csv");
+    std::fs::copy(&stock, &named).unwrap();
+    ok(&upload(
+        &ws,
+        &named,
+        &[sim.write_sales(0, dir)],
+        &["--dry-run"],
+    ));
+}
+
+/// Defect 5: identical files re-uploaded after changing `[data]` settings were "unchanged".
+#[test]
+fn changed_data_settings_make_a_reupload_count() {
+    let ws = Workspace::new();
+    let dir = ws.dir.path();
+    let sim = simulate(10, 1, first_of(2026, 3), 5);
+    let (stock, sales) = (sim.write_snapshot(0, dir), sim.write_sales(0, dir));
+    ok(&upload(&ws, &stock, std::slice::from_ref(&sales), &[]));
+    assert_eq!(
+        ok(&upload(&ws, &stock, std::slice::from_ref(&sales), &[]))["outcome"],
+        "unchanged"
+    );
+    std::fs::write(
+        ws.path("plastinka.toml"),
+        "[data]\nprice_category_edges = [1000.0, 3000.0]\n",
+    )
+    .unwrap();
+    let again = ok(&upload(&ws, &stock, std::slice::from_ref(&sales), &[]));
+    assert_eq!(again["outcome"], "stored");
+    assert!(
+        ws.sql("SELECT count(*) FROM products WHERE price_category_label = '(1000, 3000]'") > 0
+    );
+}
+
+/// Defect 6: a snapshot copy clamped by --accept-incoherent was counted in the snapshot
+/// but not in the reconstructed end stock.
+#[test]
+fn a_clamped_snapshot_copy_stays_on_the_reconstructed_shelf() {
+    let ws = Workspace::new();
+    write_csv(
+        &ws.path("sales_2026-03.csv"),
+        &SALES_HEADER,
+        &[sale(
+            "111",
+            "Группа крови",
+            "2500",
+            "01.03.2026",
+            "05.03.2026",
+        )],
+        ',',
+    );
+    // Two copies "arrive" on the snapshot day itself, after the shelf was counted.
+    write_csv(
+        &ws.path("stock_2026-04-01.csv"),
+        &STOCK_HEADER,
+        &[stock("222", "Звезда", "3000", "01.04.2026", "2")],
+        ',',
+    );
+    let sales = [ws.path("sales_2026-03.csv")];
+    refused(
+        &upload(&ws, &ws.path("stock_2026-04-01.csv"), &sales, &[]),
+        &["law 3", "Дата создания"],
+    );
+    ok(&upload(
+        &ws,
+        &ws.path("stock_2026-04-01.csv"),
+        &sales,
+        &["--accept-incoherent"],
+    ));
+    assert_eq!(ws.sql("SELECT sum(copies) FROM stock_snapshots"), 2);
+    assert_eq!(
+        ws.sql("SELECT f.stock_end FROM monthly_features f JOIN products p ON p.id = f.product_id WHERE p.barcode = '222'"),
+        2
+    );
+}
+
+/// Defect 9: barcodes typed as numbers, and cover flags in any case.
+#[test]
+fn barcodes_typed_as_numbers_are_taken_back_or_refused() {
+    let ws = Workspace::new();
+    let rows = vec![
+        sale(
+            "4600123.0",
+            "Группа крови",
+            "2500",
+            "01.03.2026",
+            "05.03.2026",
+        ),
+        sale(
+            "4600123",
+            "Группа крови",
+            "2500",
+            "01.03.2026",
+            "06.03.2026",
+        ),
+    ];
+    let mut lower = rows.clone();
+    lower[1][3] = "ss".into();
+    write_csv(&ws.path("sales_2026-03.csv"), &SALES_HEADER, &lower, ',');
+    // A header-only snapshot: the shelf is empty.
+    write_csv(&ws.path("stock_2026-04-01.csv"), &STOCK_HEADER, &[], ',');
+    let stock = ws.path("stock_2026-04-01.csv");
+    let out = upload(&ws, &stock, &[ws.path("sales_2026-03.csv")], &[]);
+    let summary = ok(&out);
+    assert_eq!(summary["products"], 1, "one product, not two: {summary}");
+    let mut lost = rows;
+    lost[0][0] = "4.6E+12".into();
+    write_csv(&ws.path("sales_2026-03.csv"), &SALES_HEADER, &lost, ',');
+    refused(
+        &upload(&ws, &stock, &[ws.path("sales_2026-03.csv")], &["--dry-run"]),
+        &[
+            "sales_2026-03.csv: row 2, column «Штрихкод»",
+            "scientific notation",
+        ],
+    );
+}
+
+/// Defect 12: sales dated in the future and a snapshot dated after today.
+#[test]
+fn dates_after_today_are_refused() {
+    let ws = Workspace::new();
+    write_csv(
+        &ws.path("sales.csv"),
+        &SALES_HEADER,
+        &[sale(
+            "111",
+            "Группа крови",
+            "2500",
+            "01.11.2026",
+            "29.11.2026",
+        )],
+        ',',
+    );
+    write_csv(
+        &ws.path("stock.csv"),
+        &STOCK_HEADER,
+        &[stock("111", "Группа крови", "2500", "01.11.2026", "1")],
+        ',',
+    );
+    let sales = [ws.path("sales.csv")];
+    // today is 2026-11-28 (common::TODAY)
+    refused(
+        &upload(
+            &ws,
+            &ws.path("stock.csv"),
+            &sales,
+            &["--stock-date", "2026-11-30", "--allow-incomplete-month"],
+        ),
+        &["after today (2026-11-28)", "--as-of"],
+    );
+    refused(
+        &upload(
+            &ws,
+            &ws.path("stock.csv"),
+            &sales,
+            &["--stock-date", "2026-11-28", "--allow-incomplete-month"],
+        ),
+        &["sales.csv: row 2, column «Дата заказа»", "after today"],
+    );
+    // --as-of moves today for a back-fill.
+    ok(&upload(
+        &ws,
+        &ws.path("stock.csv"),
+        &sales,
+        &[
+            "--stock-date",
+            "2026-11-30",
+            "--allow-incomplete-month",
+            "--as-of",
+            "2026-12-01",
+        ],
+    ));
+}
+
+fn month_first(rows: &[Row]) -> Vec<Row> {
+    rows.iter()
+        .map(|r| {
+            let mut r = r.clone();
+            for i in [9, 10] {
+                let p: Vec<&str> = r[i].split('.').collect();
+                r[i] = format!("{}/{}/{}", p[1], p[0], p[2]);
+            }
+            r
+        })
+        .collect()
+}
+
+/// Defect 13: a month-first file whose days are all ≤ 12 was read day-first.
+#[test]
+fn the_date_order_is_decided_per_file_from_its_values_or_its_name() {
+    let ws = Workspace::new();
+    let march = vec![
+        sale("111", "Группа крови", "2500", "02.03.2026", "05.03.2026"),
+        sale("222", "Звезда", "3000", "01.03.2026", "09.03.2026"),
+    ];
+    let stock_rows = [stock("111", "Группа крови", "2500", "01.03.2026", "1")];
+    write_csv(
+        &ws.path("stock_2026-04-01.csv"),
+        &STOCK_HEADER,
+        &stock_rows,
+        ',',
+    );
+    let stock_path = ws.path("stock_2026-04-01.csv");
+    // 03/05/2026, 03/09/2026: month first, every day ≤ 12. The file's name says March.
+    write_csv(
+        &ws.path("sales_2026-03.csv"),
+        &SALES_HEADER,
+        &month_first(&march),
+        ',',
+    );
+    let summary = ok(&upload(
+        &ws,
+        &stock_path,
+        &[ws.path("sales_2026-03.csv")],
+        &["--dry-run", "--allow-incomplete-month"],
+    ));
+    assert_eq!(
+        summary["months"],
+        serde_json::json!(["2026-03"]),
+        "{summary}"
+    );
+    // Nameless, nothing tells: refused with the reason rather than guessed.
+    write_csv(
+        &ws.path("export.csv"),
+        &SALES_HEADER,
+        &month_first(&march),
+        ',',
+    );
+    refused(
+        &upload(&ws, &stock_path, &[ws.path("export.csv")], &["--dry-run"]),
+        &[
+            "export.csv: column «Дата заказа»",
+            "day-first or month-first",
+        ],
+    );
+    // One value with a second number above 12 proves the order for the whole column.
+    let mut proof = march.clone();
+    proof.push(sale("333", "Кукушка", "2000", "01.03.2026", "13.03.2026"));
+    write_csv(
+        &ws.path("export.csv"),
+        &SALES_HEADER,
+        &month_first(&proof),
+        ',',
+    );
+    let summary = ok(&upload(
+        &ws,
+        &stock_path,
+        &[ws.path("export.csv")],
+        &["--dry-run"],
+    ));
+    assert_eq!(
+        summary["months"],
+        serde_json::json!(["2026-03"]),
+        "{summary}"
+    );
+    // Both orders in one column: refused, naming a row of each.
+    let mut both = month_first(&proof);
+    both.push(sale("444", "Пачка", "2000", "01.03.2026", "14.03.2026"));
+    write_csv(&ws.path("export.csv"), &SALES_HEADER, &both, ',');
+    refused(
+        &upload(&ws, &stock_path, &[ws.path("export.csv")], &["--dry-run"]),
+        &["mixes day-first and month-first", "row 4", "row 5"],
+    );
+}
+
+/// Defect 14: a CSV whose rows mix `;` and `,` was refused as "unfinished".
+#[test]
+fn mixed_separators_are_named() {
+    let ws = Workspace::new();
+    let rows = vec![
+        sale("111", "Группа крови", "2500", "02.03.2026", "05.03.2026"),
+        sale("222", "Звезда", "3000", "01.03.2026", "31.03.2026"),
+    ];
+    write_csv(&ws.path("sales_2026-03.csv"), &SALES_HEADER, &rows, ';');
+    let mut text = std::fs::read_to_string(ws.path("sales_2026-03.csv")).unwrap();
+    text.push_str(&rows[0].join(","));
+    text.push('\n');
+    std::fs::write(ws.path("sales_2026-03.csv"), text).unwrap();
+    write_csv(&ws.path("stock_2026-04-01.csv"), &STOCK_HEADER, &[], ',');
+    refused(
+        &upload(
+            &ws,
+            &ws.path("stock_2026-04-01.csv"),
+            &[ws.path("sales_2026-03.csv")],
+            &[],
+        ),
+        &["sales_2026-03.csv", "row 4", "mixes separators"],
+    );
+}
+
+/// Defect 15: two «Дата заказа» columns with different values were read silently.
+#[test]
+fn a_field_named_twice_must_agree() {
+    let ws = Workspace::new();
+    let mut header: Vec<&str> = SALES_HEADER.to_vec();
+    header.push("Дата заказа");
+    let mut rows = vec![
+        sale("111", "Группа крови", "2500", "02.03.2026", "05.03.2026"),
+        sale("222", "Звезда", "3000", "01.03.2026", "31.03.2026"),
+    ];
+    for r in &mut rows {
+        let sold = r[10].clone();
+        r.push(sold);
+    }
+    write_csv(&ws.path("sales_2026-03.csv"), &header, &rows, ',');
+    write_csv(&ws.path("stock_2026-04-01.csv"), &STOCK_HEADER, &[], ',');
+    let stock = ws.path("stock_2026-04-01.csv");
+    ok(&upload(
+        &ws,
+        &stock,
+        &[ws.path("sales_2026-03.csv")],
+        &["--dry-run"],
+    ));
+    rows[1][11] = "30.03.2026".into();
+    write_csv(&ws.path("sales_2026-03.csv"), &header, &rows, ',');
+    refused(
+        &upload(&ws, &stock, &[ws.path("sales_2026-03.csv")], &["--dry-run"]),
+        &["row 3, column «Дата заказа»", "twice (columns 11 and 12)"],
+    );
+}
+
+/// Defect 16: a FIFO blocked forever and /dev/zero grew memory without bound.
+#[cfg(unix)]
+#[test]
+fn only_plain_files_of_a_sane_size_are_read() {
+    let ws = Workspace::new();
+    write_csv(&ws.path("stock_2026-04-01.csv"), &STOCK_HEADER, &[], ',');
+    let stock = ws.path("stock_2026-04-01.csv");
+    let fifo = ws.path("sales_fifo.csv");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    refused(
+        &upload(&ws, &stock, &[fifo], &[]),
+        &["sales_fifo.csv", "not a regular file"],
+    );
+    assert!(started.elapsed().as_secs() < 20);
+    refused(
+        &upload(&ws, &stock, &["/dev/zero".into()], &[]),
+        &["/dev/zero", "not a regular file"],
+    );
+    // Past data.max_file_mb: refused before reading.
+    let big = ws.path("sales_big.csv");
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(3_000_000).unwrap();
+    let out = ws
+        .plastinka()
+        .env("PLASTINKA_DATA_MAX_FILE_MB", "2")
+        .args(["upload", "--stock"])
+        .arg(&stock)
+        .arg("--sales")
+        .arg(&big)
+        .output()
+        .unwrap();
+    refused(&out, &["sales_big.csv", "data.max_file_mb"]);
+    assert!(ws.db_litter().is_empty(), "{:?}", ws.db_litter());
+}
