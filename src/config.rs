@@ -176,14 +176,14 @@ pub struct DatabaseConfig {
     /// How long a writing command waits for another writer before it refuses.
     pub lock_timeout_seconds: u64,
     /// Largest size the database may grow to, in MB (0: no limit but the disk).
-    pub max_size_mb: u64,
+    pub max_size_mb: f64,
 }
 
 impl DatabaseConfig {
     pub fn limits(&self) -> crate::store::Limits {
         crate::store::Limits {
             wait: std::time::Duration::from_secs(self.lock_timeout_seconds),
-            max_bytes: self.max_size_mb.saturating_mul(1_000_000),
+            max_bytes: (self.max_size_mb.max(0.0) * 1e6) as u64,
         }
     }
 }
@@ -209,7 +209,7 @@ impl Default for DatabaseConfig {
         Self {
             path: PathBuf::from("plastinka.db"),
             lock_timeout_seconds: 30,
-            max_size_mb: 0,
+            max_size_mb: 0.0,
         }
     }
 }

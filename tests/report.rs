@@ -155,11 +155,21 @@ fn filters_sorting_top_and_russian_headers() {
             .iter()
             .all(|r| r["artist"].as_str().unwrap().to_lowercase().contains(&word))
     );
-    let big = rows(&["--min-forecast", "1"]);
+    // --min-forecast keeps exactly the rows whose median reaches the bound: some, not all
+    // (an empty result would pass "all rows qualify" without testing anything).
+    let median = |r: &serde_json::Value| r["forecast_q50"].as_f64().unwrap();
+    let mut medians: Vec<f64> = all.iter().map(median).collect();
+    medians.sort_by(f64::total_cmp);
+    let bound = medians[medians.len() * 3 / 4];
     assert!(
-        big.iter()
-            .all(|r| r["forecast_q50"].as_f64().unwrap() >= 1.0)
+        bound > medians[0],
+        "every median is {bound}: the filter cannot be tested"
     );
+    let big = rows(&["--min-forecast", &bound.to_string()]);
+    let expected = all.iter().filter(|r| median(r) >= bound).count();
+    assert!(!big.is_empty() && big.len() < all.len());
+    assert_eq!(big.len(), expected);
+    assert!(big.iter().all(|r| median(r) >= bound));
     let sorted = rows(&["--sort", "forecast_q95"]);
     let values: Vec<f64> = sorted
         .iter()

@@ -71,7 +71,8 @@ pub fn run(cli: Cli) -> Result<()> {
             .as_of
             .unwrap_or_else(|| chrono::Local::now().date_naive()),
     };
-    match cli.command {
+    let db = context.db.clone();
+    let result = match cli.command {
         Command::Upload(args) => upload::run(&context, &args),
         Command::Train(args) => train::run(&context, &args),
         Command::Models(args) => models::run(&context, &args),
@@ -81,5 +82,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Tune => Err(NotBuilt("tune").into()),
         Command::Report(args) => report::run(&context, &args),
         Command::Health(args) => health::run(&context, &args),
-    }
+    };
+    result.map_err(|e| crate::store::explain(e, &db))
 }

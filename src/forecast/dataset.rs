@@ -382,3 +382,74 @@ impl Features {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::history::ProductAttributes;
+    use crate::month::Month;
+
+    fn history(months: usize) -> History {
+        let attrs = |id: i64, style: &str| ProductAttributes {
+            id,
+            condition: "sealed".into(),
+            release_type: "Оригинал".into(),
+            style: style.into(),
+            price_category: "(689.999, 2490]".into(),
+            recording_year: 1980,
+            recording_decade: 1980,
+            release_decade: 1980,
+        };
+        // Product 2 (the only Jazz record) arrives in month 5: its group has no statistic
+        // before then.
+        let units = [
+            [1.0, 2.0, 0.0, 3.0, 1.0, 2.0, 4.0, 1.0],
+            [0.0, 0.0, 0.0, 0.0, 0.0, 6.0, 2.0, 9.0],
+        ];
+        let present = |i: usize, m: usize| i == 0 || m >= 5;
+        let n = 2;
+        History {
+            months: (0..months as i32)
+                .map(|k| Month::new(2025, 1).unwrap().plus(k))
+                .collect(),
+            complete: vec![true; months],
+            closed: vec![false; months],
+            products: vec![attrs(1, "Rock"), attrs(2, "Jazz")],
+            units: (0..n).flat_map(|i| units[i][..months].to_vec()).collect(),
+            availability: (0..n)
+                .flat_map(|i| (0..months).map(move |m| if present(i, m) { 1.0 } else { 0.0 }))
+                .collect(),
+            confidence: (0..n)
+                .flat_map(|i| (0..months).map(move |m| if present(i, m) { 0.8 } else { 0.0 }))
+                .collect(),
+            present: (0..n)
+                .flat_map(|i| (0..months).map(move |m| present(i, m)))
+                .collect(),
+        }
+    }
+
+    /// Defect 10: the leading back-fill copied a group's first statistic into the months
+    /// before it, so a window ending before month 5 saw month 5's Jazz mean. A month's
+    /// covariates may only depend on months up to it: cutting the history after any
+    /// month leaves every covariate up to that month unchanged.
+    #[test]
+    fn covariates_never_look_into_the_future() {
+        let scaler = LogMinMax::fit([0.0, 9.0].into_iter());
+        let full = build(&history(8), scaler, 3);
+        for cut in 1..8 {
+            let short = build(&history(cut), scaler, 3);
+            for i in 0..2 {
+                for m in 0..cut {
+                    let a = &full.past[(i * 8 + m) * PAST..][..PAST];
+                    let b = &short.past[(i * cut + m) * PAST..][..PAST];
+                    assert_eq!(a, b, "product {i}, month {m}, history cut after {cut}");
+                }
+            }
+        }
+        // Before the Jazz group's first month its style statistics are those of 0 sales,
+        // not month 5's (columns 4 and 5: style mean and variance).
+        let zero = scaler.transform(0.0) as f32;
+        assert_eq!(full.past[(8 + 4) * PAST + 4], zero);
+        assert!(full.past[(8 + 5) * PAST + 4] > zero);
+    }
+}

@@ -562,6 +562,25 @@ mod tests {
         assert_eq!(a.best_epoch, b.best_epoch);
     }
 
+    /// `training.threads` used to be ignored once any thread pool existed in the process.
+    #[test]
+    fn every_run_uses_its_own_thread_count() {
+        let (model, training) = tiny_config();
+        for threads in [1, 2, 1] {
+            let training = TrainingConfig {
+                max_epochs: 1,
+                threads,
+                ..training.clone()
+            };
+            let mut seen = Vec::new();
+            train(&tiny_history(), &model, &training, &mut |_| {
+                seen.push(rayon::current_num_threads())
+            })
+            .unwrap();
+            assert!(seen.iter().all(|&n| n == threads), "{threads}: {seen:?}");
+        }
+    }
+
     #[test]
     fn warm_restarts() {
         assert_eq!(learning_rate(1.0, 0, 10, 2), 1.0);

@@ -198,6 +198,37 @@ fn extended_code(error: &rusqlite::Error) -> Option<i32> {
     }
 }
 
+/// A command's error with SQLite's terse code, wherever it arose, said in the user's terms.
+pub fn explain(error: anyhow::Error, path: &Path) -> anyhow::Error {
+    let code = error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<rusqlite::Error>() {
+            Some(rusqlite::Error::SqliteFailure(e, _)) => Some(e.code),
+            _ => None,
+        });
+    use rusqlite::ErrorCode;
+    let already =
+        error.chain().count() > 1 && error.to_string().contains(&path.display().to_string());
+    match code {
+        Some(ErrorCode::DiskFull | ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            if !already =>
+        {
+            let sentence = match code {
+                Some(ErrorCode::DiskFull) => format!(
+                    "{}: the database reached database.max_size_mb or the disk is full; nothing of this command was written",
+                    path.display()
+                ),
+                _ => format!(
+                    "{} is locked by another program (not a plastinka writer, which would have been named); close it and try again",
+                    path.display()
+                ),
+            };
+            error.context(sentence)
+        }
+        _ => error,
+    }
+}
+
 /// Turns SQLite's terse codes into sentences that say what happened and what to do.
 pub fn describe_sqlite(path: &Path, error: rusqlite::Error) -> anyhow::Error {
     use rusqlite::ErrorCode;
