@@ -46,11 +46,12 @@ fn refs(args: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
     args.iter().map(|a| a.as_os_str()).collect()
 }
 
-/// Waits until the child holds the writer lock (its name is in the lock file).
-fn wait_for_lock(ws: &Workspace, command: &str) {
+/// Waits until `child` holds the writer lock (its pid is in the lock file).
+fn wait_for_lock(ws: &Workspace, child: &std::process::Child) {
     let lock = ws.path("store.db.lock");
+    let needle = format!("(pid {},", child.id());
     let started = Instant::now();
-    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains(command)) {
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains(&needle)) {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the writer never took the lock"
@@ -74,7 +75,7 @@ fn two_uploads_at_once_cannot_leave_a_gap() {
         &[("PLASTINKA_PAUSE", "upload-write:1500")],
         &refs(&jan),
     );
-    wait_for_lock(&ws, "upload");
+    wait_for_lock(&ws, &first);
     let second = spawn(&ws, &[], &refs(&mar)).wait_with_output().unwrap();
     let first = first.wait_with_output().unwrap();
     assert!(first.status.success(), "{}", stderr(&first));
@@ -99,7 +100,7 @@ fn a_second_writer_is_refused_naming_the_first_while_readers_go_on() {
         &[("PLASTINKA_PAUSE", "upload-write:4000")],
         &refs(&feb),
     );
-    wait_for_lock(&ws, "upload");
+    wait_for_lock(&ws, &holder);
     let out = ws
         .plastinka()
         .env("PLASTINKA_DATABASE_LOCK_TIMEOUT_SECONDS", "1")
@@ -225,7 +226,7 @@ fn a_backup_is_a_consistent_copy_taken_beside_a_writer() {
         &[("PLASTINKA_PAUSE", "upload-write:1500")],
         &refs(&feb),
     );
-    wait_for_lock(&ws, "upload");
+    wait_for_lock(&ws, &writer);
     let copy = ws.path("backup.db");
     let out = ws.plastinka().arg("backup").arg(&copy).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));

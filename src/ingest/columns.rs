@@ -157,6 +157,16 @@ impl ColumnMap {
         self.index[field as usize]
     }
 
+    /// How many cells a row needs to hold every required field of `role`.
+    pub fn required_width(&self, role: Role) -> usize {
+        Field::ALL
+            .iter()
+            .filter(|f| f.required(role))
+            .filter_map(|&f| self.position(f))
+            .max()
+            .map_or(0, |p| p + 1)
+    }
+
     /// Further columns naming an already mapped field: (field, position).
     pub fn duplicates(&self) -> &[(Field, usize)] {
         &self.copies

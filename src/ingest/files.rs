@@ -125,6 +125,15 @@ fn read_one(
         if out.source.rows_read.is_multiple_of(50_000) {
             progress(&name, out.source.rows_read);
         }
+        if cells.len() < map.required_width(role) {
+            out.problems.push(format!(
+                "{}: row {row}: {} of the header's columns are there, {} are needed — a line cut short or a quote left open",
+                path.display(),
+                cells.len(),
+                map.required_width(role)
+            ));
+            return Ok(());
+        }
         match rows::parse_row(cells, map, role, file, row) {
             Ok(RowOutcome::Kept(parsed, dates)) => {
                 pending.extend(dates.into_iter().map(|d| (out.rows.len(), d)));

@@ -70,7 +70,32 @@ pub fn for_each_row(
     }
 }
 
-fn read_workbook(path: &Path, on_row: &mut impl FnMut(usize, &[Cell]) -> Result<()>) -> Result<()> {
+thread_local! {
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside a guarded third-party parse, whose panic is reported as
+/// a refusal of the file (the panic hook stays quiet for it).
+pub fn in_guarded_read() -> bool {
+    GUARDED.with(|g| g.get())
+}
+
+/// Runs a third-party parser that may panic on a damaged file (calamine's `.xls` reader
+/// did, on fuzzed input): a panic becomes a refusal naming the file, not a crash.
+fn guarded<T>(path: &Path, parse: impl FnOnce() -> Result<T>) -> Result<T> {
+    GUARDED.with(|g| g.set(true));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse));
+    GUARDED.with(|g| g.set(false));
+    outcome.unwrap_or_else(|_| {
+        Err(InputError::in_file(
+            path,
+            "not a readable Excel workbook (it is damaged: the reader gave up)",
+        )
+        .into())
+    })
+}
+
+fn open_sheet(path: &Path) -> Result<calamine::Range<Data>> {
     let mut workbook = calamine::open_workbook_auto(path)
         .map_err(|e| InputError::in_file(path, format!("not a readable Excel workbook ({e})")))?;
     let sheets = workbook.sheet_names();
@@ -90,6 +115,11 @@ fn read_workbook(path: &Path, on_row: &mut impl FnMut(usize, &[Cell]) -> Result<
     let range = workbook.worksheet_range(&sheets[0]).map_err(|e| {
         InputError::in_file(path, format!("cannot read sheet «{}»: {e}", sheets[0]))
     })?;
+    Ok(range)
+}
+
+fn read_workbook(path: &Path, on_row: &mut impl FnMut(usize, &[Cell]) -> Result<()>) -> Result<()> {
+    let range = guarded(path, || open_sheet(path))?;
     if range.is_empty() {
         return Err(InputError::in_file(path, "the sheet is empty").into());
     }
@@ -195,8 +225,22 @@ fn decode<'a>(path: &Path, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, str>>
     if bytes.contains(&0) {
         return Err(InputError::in_file(path, "binary data, not a CSV text file").into());
     }
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        return Ok(std::borrow::Cow::Borrowed(text));
+    let broken = match std::str::from_utf8(bytes) {
+        Ok(text) => return Ok(std::borrow::Cow::Borrowed(text)),
+        Err(e) => e.valid_up_to(),
+    };
+    // A header in UTF-8 (Cyrillic and all) with a later row that is not: two exports pasted
+    // together. Reading it all as Windows-1251 would garble every row, so say where.
+    let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or(bytes);
+    if let Ok(header) = std::str::from_utf8(first_line)
+        && !header.is_ascii()
+    {
+        let row = bytes[..broken].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(InputError::in_file(
+            path,
+            format!("row {row} is not UTF-8 like the rows above it: the file mixes encodings (UTF-8 and Windows-1251); export it again in one"),
+        )
+        .into());
     }
     let (text, _, _) = encoding_rs::WINDOWS_1251.decode(bytes);
     Ok(text)
@@ -259,5 +303,12 @@ mod tests {
         assert_eq!(decode(p, &cp1251).unwrap(), "Альбом;Цена");
         assert_eq!(decode(p, "\u{feff}Альбом".as_bytes()).unwrap(), "Альбом");
         assert!(decode(p, b"PK\x03\x04\x00\x00").is_err());
+        let mut mixed = "Альбом;Цена\nКино;1\n".as_bytes().to_vec();
+        mixed.extend_from_slice(&cp1251);
+        let err = decode(p, &mixed).unwrap_err().to_string();
+        assert!(
+            err.contains("row 3") && err.contains("mixes encodings"),
+            "{err}"
+        );
     }
 }
