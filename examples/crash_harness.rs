@@ -67,44 +67,54 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         binary,
         dir: dir.path().to_path_buf(),
     };
-    let base = dir.path().join("base.db");
-    tool.run(&base, &upload_args(&data)?)?;
-    // Train on the history, upload the newest month, forecast it from the stored model:
-    // each command changes the database, so each kill has two states to land on.
-    let commands: [(&str, Vec<String>); 3] = [
+    // The first upload creates the database; then train on the history, upload the
+    // newest month and forecast it from the stored model: each step changes the database,
+    // so each kill has two states to land on.
+    let steps: [(&str, Vec<String>); 4] = [
+        ("first upload", upload_args(&data)?),
         ("train", vec!["train".into()]),
         ("upload", upload_args(&data.join("next"))?),
         ("forecast", vec!["forecast".into()]),
     ];
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut state = base;
+    let mut state: Option<PathBuf> = None;
     println!(
         "crash harness: {products} products × {months} months, {kills} kills per command (SIGKILL)"
     );
-    for (name, args) in &commands {
-        let before = dump(&state)?;
-        let clean = dir.path().join(format!("{name}-clean.db"));
-        std::fs::copy(&state, &clean)?;
+    for (k, (name, args)) in steps.iter().enumerate() {
+        let clean = dir.path().join(format!("step{k}-clean.db"));
+        let place = |db: &Path| -> std::io::Result<()> {
+            match &state {
+                Some(from) => std::fs::copy(from, db).map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let before = dump(state.as_deref().unwrap_or(&clean))?;
+        place(&clean)?;
         let (full, writing) = tool.timed(&clean, args)?;
         let after = dump(&clean)?;
         if after == before {
             return Err(format!("{name} changed nothing: the harness would prove nothing").into());
         }
         let (mut at_before, mut at_after) = (0, 0);
-        for k in 0..kills {
-            let db = dir.path().join(format!("{name}-{k}.db"));
-            std::fs::copy(&state, &db)?;
+        for kill in 0..kills {
+            let db = dir.path().join(format!("step{k}-{kill}.db"));
+            place(&db)?;
             // Half the kills at a random moment of the whole run, half at a random moment
             // of its write (from taking the writer lock to the end), where a kill can hurt.
-            let in_write = k % 2 == 1;
+            let in_write = kill % 2 == 1;
             let span = if in_write { writing } else { full };
             let wait = span.mul_f64(rng.random_range(0.0..1.05));
             tool.kill_after(&db, args, in_write, wait)?;
-            let check = integrity(&db)?;
-            if check != "ok" {
-                return Err(
-                    format!("{name}, kill {k} at {wait:?}: integrity_check says {check}").into(),
-                );
+            let at = format!("{name}, kill {kill} at {wait:?}");
+            // plastinka's own read path first: it must open whatever the kill left,
+            // completing SQLite's rollback of a killed write itself.
+            if db.exists() {
+                tool.check_health(&db).map_err(|e| format!("{at}: {e}"))?;
+                let check = integrity(&db)?;
+                if check != "ok" {
+                    return Err(format!("{at}: integrity_check says {check}").into());
+                }
             }
             let now = dump(&db)?;
             let was_before = now == before;
@@ -113,24 +123,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             } else if now == after {
                 at_after += 1;
             } else {
-                return Err(format!("{name}, kill {k} at {wait:?}: the database is neither the state before nor after").into());
+                return Err(
+                    format!("{at}: the database is neither the state before nor after").into(),
+                );
             }
             // The next run succeeds; from the state before it lands on the state after.
             tool.run(&db, args)?;
             if was_before && dump(&db)? != after {
-                return Err(format!(
-                    "{name}, kill {k}: the next run did not reach the state after"
-                )
-                .into());
+                return Err(format!("{at}: the next run did not reach the state after").into());
             }
             remove_database(&db);
         }
         println!(
-            "  {name:<8} clean run {:>5.2} s (writing {:>4.2} s); {kills} kills: {at_before} left the state before, {at_after} the state after, 0 damaged; every next run succeeded",
+            "  {name:<12} clean run {:>5.2} s (writing {:>4.2} s); {kills} kills: {at_before} left the state before, {at_after} the state after, 0 damaged; every next run succeeded",
             full.as_secs_f64(),
             writing.as_secs_f64()
         );
-        state = clean;
+        state = Some(clean);
     }
     Ok(())
 }
@@ -143,9 +152,13 @@ struct Tool {
 impl Tool {
     fn command(&self, db: &Path, args: &[String]) -> Command {
         let mut cmd = Command::new(&self.binary);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("PLASTINKA_") || name.starts_with("YC_") {
+                cmd.env_remove(name);
+            }
+        }
         cmd.current_dir(&self.dir)
             .env("PLASTINKA_DB", db)
-            .env_remove("PLASTINKA_CONFIG")
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -163,6 +176,24 @@ impl Tool {
             .into());
         }
         Ok(())
+    }
+
+    /// `plastinka health` (read-only) must open the database and find it sound.
+    fn check_health(&self, db: &Path) -> Result<(), String> {
+        let out = self
+            .command(db, &["--json".into(), "health".into()])
+            .stdout(Stdio::piped())
+            .output()
+            .map_err(|e| e.to_string())?;
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("health said no JSON ({e})"))?;
+        match report["components"][0]["status"].as_str() {
+            Some("healthy") => Ok(()),
+            other => Err(format!(
+                "health finds the database {other:?}: {}",
+                report["components"][0]
+            )),
+        }
     }
 
     /// Runs to the end; returns the whole run's time and the time from taking the
@@ -241,7 +272,8 @@ fn upload_args(dir: &Path) -> Result<Vec<String>, Box<dyn std::error::Error>> {
 }
 
 fn integrity(db: &Path) -> Result<String, Box<dyn std::error::Error>> {
-    let conn = Connection::open(db)?;
+    // Read-only: a hot journal must already be gone (plastinka's read path rolled it back).
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
 }
 
@@ -258,7 +290,10 @@ const VOLATILE: [&str; 7] = [
 
 /// Every table's rows as text, volatile columns left out, in a fixed order.
 fn dump(db: &Path) -> Result<Vec<String>, Box<dyn std::error::Error>> {
-    let conn = Connection::open(db)?;
+    if !db.exists() {
+        return Ok(vec!["(no database)".into()]);
+    }
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
         .query_map([], |r| r.get(0))?
@@ -320,3 +355,6 @@ fn remove_database(db: &Path) {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
 }
+
+// A killed first upload leaves its temporary `.NAME.creating-PID` file; the next run's
+// removes it (it holds the writer lock, so nobody else is creating the database).

@@ -274,10 +274,15 @@ fn model_component(store: &Store, config: &Config) -> Component {
             );
         }
     };
-    let newest = store
-        .stored_months()
-        .ok()
-        .and_then(|m| m.months.last().map(|&(m, _)| m));
+    // A partial newest month is never trained on: a model is current when it has seen
+    // the newest complete month.
+    let newest = store.stored_months().ok().and_then(|m| {
+        m.months
+            .iter()
+            .rev()
+            .find(|&&(_, complete)| complete)
+            .map(|&(m, _)| m)
+    });
     let age = newest.map_or(0, |n| model.last_month.until(n));
     let ratio = model.metrics["validation"]["miws_mic_ratio"].as_f64();
     let pinball = model.metrics["validation"]["pinball"].as_f64();
@@ -314,7 +319,7 @@ fn model_component(store: &Store, config: &Config) -> Component {
     let mut problems = Vec::new();
     if age > 0 {
         problems.push(format!(
-            "trained on data up to {}, the store has {} more month(s): retrain",
+            "trained on data up to {}, the store has {} more complete month(s): retrain",
             model.last_month, age
         ));
     }

@@ -1,5 +1,5 @@
 use clap::Parser;
-use plastinka::{cli::Cli, commands, error, output};
+use plastinka::{cli::Cli, commands, error};
 
 fn main() {
     // A damaged spreadsheet can make the spreadsheet reader panic; that panic is caught
@@ -12,10 +12,6 @@ fn main() {
     }));
     let cli = Cli::parse();
     if let Err(e) = commands::run(cli) {
-        // The reader of stdout went away after the work was done: nothing to report.
-        if output::is_closed_pipe(&e) {
-            std::process::exit(0);
-        }
         if !e.is::<error::Exit>() {
             eprintln!("error: {e:#}");
         }

@@ -1,8 +1,12 @@
 //! Results go to stdout through here, so a write error is an error the command returns
 //! rather than a panic. A reader that closed the pipe early (`plastinka report | head -1`)
-//! got what it wanted: `main` ends such a run quietly with exit 0, after the work.
+//! got what it wanted: from then on output is dropped, the command finishes its work and
+//! ends with its own exit status (health's 1 or 2 stays 1 or 2).
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// `outln!(...)?` is `println!` that returns the write error instead of panicking.
 #[macro_export]
@@ -16,23 +20,26 @@ macro_rules! outln {
 }
 
 pub fn line(args: std::fmt::Arguments) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_fmt(args)?;
-    out.write_all(b"\n")?;
-    out.flush()
+    write(|out| {
+        out.write_fmt(args)?;
+        out.write_all(b"\n")
+    })
 }
 
 pub fn bytes(bytes: &[u8]) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes)?;
-    out.flush()
+    write(|out| out.write_all(bytes))
 }
 
-/// Whether the error is stdout's reader going away.
-pub fn is_closed_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+fn write(put: impl FnOnce(&mut std::io::StdoutLock) -> std::io::Result<()>) -> std::io::Result<()> {
+    if CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    match put(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        other => other,
+    }
 }

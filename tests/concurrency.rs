@@ -97,7 +97,7 @@ fn a_second_writer_is_refused_naming_the_first_while_readers_go_on() {
     let feb = upload_args(&sim.write_snapshot(1, dir), &sim.write_sales(1, dir));
     let holder = spawn(
         &ws,
-        &[("PLASTINKA_PAUSE", "upload-write:4000")],
+        &[("PLASTINKA_PAUSE", "upload-write:6000")],
         &refs(&feb),
     );
     wait_for_lock(&ws, &holder);
@@ -199,7 +199,8 @@ fn read_only_commands_leave_the_directory_as_they_found_it() {
     }
 }
 
-/// Defect 17: `plastinka upload … | head -1` panicked with exit 101 after committing.
+/// Defect 17: `plastinka upload … | head -1` panicked with exit 101 after committing. A
+/// closed stdout stops the output, not the work, and not the exit status.
 #[test]
 fn a_closed_stdout_ends_quietly_after_the_work() {
     let ws = Workspace::new();
@@ -212,6 +213,78 @@ fn a_closed_stdout_ends_quietly_after_the_work() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     assert_eq!(ws.sql("SELECT count(*) FROM months"), 1);
+    // health keeps its own status: degraded (no model) is 1 with or without a reader.
+    let mut child = spawn(&ws, &[], &[std::ffi::OsStr::new("health")]);
+    drop(child.stdout.take());
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(1));
+}
+
+/// A database another program holds (a sqlite3 shell in a write) is waited for, then
+/// named as locked — not a raw "database is locked: Error code 5".
+#[test]
+fn a_database_held_by_another_program_is_a_clear_error() {
+    let ws = Workspace::new();
+    let dir = ws.dir.path();
+    let sim = simulate(8, 2, first_of(2026, 1), 12);
+    ws.upload(&sim.write_snapshot(0, dir), &sim.write_sales(0, dir));
+    let before = ws.db_bytes();
+    let other = rusqlite::Connection::open(ws.db()).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let out = ws
+        .plastinka()
+        .env("PLASTINKA_DATABASE_LOCK_TIMEOUT_SECONDS", "1")
+        .args(["upload", "--stock"])
+        .arg(sim.write_snapshot(1, dir))
+        .arg("--sales")
+        .arg(sim.write_sales(1, dir))
+        .output()
+        .unwrap();
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    // The explanation leads; SQLite's own words may follow as the cause.
+    assert!(
+        err.starts_with(&format!("error: {} stayed locked", ws.db().display())),
+        "{err}"
+    );
+    assert_eq!(ws.db_bytes(), before);
+}
+
+/// Databases written before this version are in WAL mode: they still read, and the first
+/// write switches them to the rollback journal, after which readers leave no files.
+#[test]
+fn a_database_from_the_wal_days_is_read_and_converted_on_write() {
+    let ws = Workspace::new();
+    let dir = ws.dir.path();
+    let sim = simulate(8, 2, first_of(2026, 1), 13);
+    ws.upload(&sim.write_snapshot(0, dir), &sim.write_sales(0, dir));
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    drop(conn);
+    let out = ws.plastinka().args(["--json", "models"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    ws.upload(&sim.write_snapshot(1, dir), &sim.write_sales(1, dir));
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    drop(conn);
+    let leftovers = |ws: &Workspace| -> Vec<String> {
+        ws.db_litter()
+            .into_iter()
+            .filter(|n| n.ends_with("-wal") || n.ends_with("-shm"))
+            .collect()
+    };
+    for f in leftovers(&ws) {
+        std::fs::remove_file(ws.path(&f)).unwrap();
+    }
+    ws.plastinka().arg("health").output().unwrap();
+    assert!(leftovers(&ws).is_empty(), "{:?}", leftovers(&ws));
 }
 
 #[test]

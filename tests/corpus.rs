@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 enum Expect {
     /// Reads: this many of the file's rows read and kept.
     Reads(u64, u64),
+    /// Reads as above, and this query over the stored upload gives this number.
+    ReadsAs(u64, u64, &'static str, i64),
     /// Refused with exit 2; the message holds each of these.
     Refused(&'static [&'static str]),
 }
@@ -28,7 +30,16 @@ const CASES: &[(&str, Expect)] = &[
     ),
     ("two_sheets.xlsx", Refused(&["2 sheets"])),
     ("merged_cells.xlsx", Reads(5, 4)),
-    ("formulas.xlsx", Reads(5, 5)),
+    // =1000+990 is read as its result: the month's revenue is 17 copies × 1990.
+    (
+        "formulas.xlsx",
+        ReadsAs(
+            5,
+            5,
+            "SELECT CAST(sum(revenue_rub) AS INTEGER) FROM monthly_features",
+            17 * 1990,
+        ),
+    ),
     ("header_not_first.xlsx", Reads(5, 5)),
     (
         "excel_serial_before_1900.xlsx",
@@ -68,7 +79,11 @@ const CASES: &[(&str, Expect)] = &[
     ("dates_iso.csv", Reads(5, 5)),
     ("dates_with_time.csv", Reads(5, 5)),
     ("dates_dashed_day_first.csv", Reads(5, 5)),
-    ("dates_us_month_first.csv", Reads(5, 5)),
+    // 03/14/2026 … month first: every sale lands in March, none in another month.
+    (
+        "dates_us_month_first.csv",
+        ReadsAs(5, 5, "SELECT count(*) FROM months", 1),
+    ),
     (
         "dates_slashed_ambiguous.csv",
         Refused(&["column «Дата заказа»", "day-first or month-first"]),
@@ -103,8 +118,26 @@ const CASES: &[(&str, Expect)] = &[
         "barcode_scientific.csv",
         Refused(&["row 5, column «Штрихкод»", "scientific notation"]),
     ),
-    ("barcode_float_text.csv", Reads(5, 5)),
-    ("cover_lowercase.csv", Reads(5, 5)),
+    // 4607000000102.0 is the record 4607000000102 of the row above: 12 + 5 − 1 products sold.
+    (
+        "barcode_float_text.csv",
+        ReadsAs(
+            5,
+            5,
+            "SELECT count(DISTINCT product_id) FROM monthly_features WHERE units_sold > 0",
+            16,
+        ),
+    ),
+    // `ss` is sealed: no opened copy anywhere.
+    (
+        "cover_lowercase.csv",
+        ReadsAs(
+            5,
+            5,
+            "SELECT count(*) FROM products WHERE condition = 'opened'",
+            0,
+        ),
+    ),
     ("year_words.csv", Reads(5, 4)),
     (
         "stock_copies_negative.csv",
@@ -159,7 +192,7 @@ fn check(ws: &Workspace, name: &str, path: PathBuf, expect: &Expect) {
     let out = upload(ws, std::slice::from_ref(&path));
     let err = stderr(&out);
     match expect {
-        Reads(read, kept) => {
+        Reads(read, kept) | ReadsAs(read, kept, _, _) => {
             assert!(out.status.success(), "{name}: {err}");
             let summary = json(&out);
             let file = summary["files"]
@@ -173,6 +206,9 @@ fn check(ws: &Workspace, name: &str, path: PathBuf, expect: &Expect) {
                 (Some(*read), Some(*kept)),
                 "{name}"
             );
+            if let ReadsAs(_, _, query, value) = expect {
+                assert_eq!(ws.sql(query), *value, "{name}: {query}");
+            }
         }
         Refused(needles) => {
             assert_eq!(out.status.code(), Some(2), "{name}: {err}");

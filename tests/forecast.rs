@@ -182,7 +182,74 @@ fn a_partial_month_changes_neither_the_forecast_month_nor_the_forecast() {
         stored(&ws, id, "2026-11"),
         stored(&plain, &plain_id, "2026-11")
     );
-    // forecast from the stored model ignores the partial month too.
+    // forecast from the stored model ignores the partial month too…
     let out = forecast(&ws, &[]);
     assert_eq!(json(&out)["forecast_month"], "2026-11");
+    // …and health counts the model as current: it has seen every complete month.
+    let out = ws.plastinka().args(["--json", "health"]).output().unwrap();
+    let model = json(&out)["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "model")
+        .cloned()
+        .unwrap();
+    assert_eq!(model["details"]["months_behind_data"], 0, "{model}");
+}
+
+/// A model stored while an upload changed the data would be labelled with data it never
+/// saw: the save checks, inside its write, that the months are still the ones it read.
+#[test]
+fn an_upload_landing_during_training_makes_the_save_refuse() {
+    let ws = Workspace::with_sample(TINY, false);
+    let mut train = std::process::Command::new(env!("CARGO_BIN_EXE_plastinka"));
+    train.current_dir(ws.dir.path());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PLASTINKA_") || name.starts_with("YC_") {
+            train.env_remove(name);
+        }
+    }
+    let train = train
+        .env("PLASTINKA_DB", ws.db())
+        .env("PLASTINKA_AS_OF", TODAY)
+        .env("PLASTINKA_PAUSE", "train-save:4000")
+        .arg("train")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    ws.upload(
+        &sample().join("next/stock_2026-11-01.xlsx"),
+        &sample().join("next"),
+    );
+    let out = train.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("changed while this command ran"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 0);
+}
+
+/// Relabelled attributes (new price edges, every product re-uploaded) match none of the
+/// classes a stored model knows: its forecast would silently ignore the price.
+#[test]
+fn a_model_whose_classes_no_longer_exist_is_refused() {
+    let (ws, _) = trained(false);
+    std::fs::write(
+        ws.path("plastinka.toml"),
+        format!("{TINY}[data]\nprice_category_edges = [1111.0, 2222.0, 99999.0]\n"),
+    )
+    .unwrap();
+    let sample = sample();
+    ws.upload(&sample.join("stock_2026-10-01.xlsx"), &sample);
+    let out = forecast(&ws, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("price_category classes") && err.contains("[data] settings changed"),
+        "{err}"
+    );
 }

@@ -38,7 +38,7 @@ fn corpus_files(extension: &str) -> Vec<Vec<u8>> {
 fn read_as(dir: &Path, extension: &str, bytes: &[u8]) {
     let path = dir.join(format!("last.{extension}"));
     std::fs::write(&path, bytes).unwrap();
-    let _ = read::for_each_row(&path, |_, cells| {
+    let _ = read::for_each_row(&path, bytes, |_, cells| {
         for cell in cells {
             let _ = rows::date_cell(*cell);
             let _ = rows::parse_price(*cell);
@@ -129,8 +129,28 @@ fn all_targets(time: Duration) {
     all_targets_in(dir.path(), time);
 }
 
+/// A whole upload plan — header search, rows, date order, cleaning, the laws, features —
+/// on mutated exports beside a valid stock snapshot.
+fn plan(dir: &Path, extension: &str, bytes: &[u8]) {
+    let sales = dir.join(format!("sales_2026-03.{extension}"));
+    std::fs::write(&sales, bytes).unwrap();
+    let request = plastinka::ingest::UploadRequest {
+        stock: Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/base/stock_2026-04-01.csv"),
+        sales: vec![sales],
+        stock_date: None,
+        empty_months: Default::default(),
+        allow_incomplete_month: true,
+        accept_incoherent: false,
+        today: chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+        max_file_bytes: 10_000_000,
+    };
+    let config = plastinka::config::DataConfig::default();
+    let stored = plastinka::ingest::laws::StoredMonths::default();
+    let _ = plastinka::ingest::plan_upload(&request, &config, &stored, &|_, _| {});
+}
+
 fn all_targets_in(dir: &Path, time: Duration) {
-    let each = time / 6;
+    let each = time / 8;
     fuzz(
         "csv bytes",
         each,
@@ -150,6 +170,18 @@ fn all_targets_in(dir: &Path, time: Duration) {
     fuzz("xls mutated", each, mutated(vec![xls]), |b| {
         read_as(dir, "xls", &b)
     });
+    fuzz(
+        "upload plan, csv",
+        each,
+        mutated(corpus_files("csv")),
+        |b| plan(dir, "csv", &b),
+    );
+    fuzz(
+        "upload plan, xlsx",
+        each,
+        mutated(corpus_files("xlsx")),
+        |b| plan(dir, "xlsx", &b),
+    );
     fuzz(
         "cells",
         each,
@@ -187,7 +219,8 @@ fn regressions() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     // calamine 0.38's CFB reader: "slice index starts at 4096 but ends at 3739".
     let path = corpus.join("fuzz_crash_cfb.xls");
-    let err = read::for_each_row(&path, |_, _| Ok(()))
+    let bytes = std::fs::read(&path).unwrap();
+    let err = read::for_each_row(&path, &bytes, |_, _| Ok(()))
         .unwrap_err()
         .to_string();
     assert!(err.contains("damaged"), "{err}");

@@ -17,13 +17,14 @@ pub fn run(context: &Context, args: &ForecastArgs) -> Result<()> {
             InputError::new("no active model: run `plastinka train` first (or pass --model ID)")
         })?,
     };
-    let history = store.load_history()?;
+    let (history, version) = store.load_history_versioned()?;
     drop(store);
     let device = crate::forecast::train::device(&context.config.training.device)?;
     let (month, forecasts) = record.forecast(&history, &device)?;
     let data_last_month = month.prev();
 
     let session = context.write_existing("forecast")?;
+    session.ensure_data_version(&version)?;
     session.save_forecast(&record.id, month, data_last_month, &forecasts)?;
     session.commit()?;
 

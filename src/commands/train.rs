@@ -11,7 +11,7 @@ use serde_json::json;
 use std::io::Write;
 
 pub fn run(context: &Context, args: &TrainArgs) -> Result<()> {
-    let history = context.existing_store()?.load_history()?;
+    let (history, version) = context.existing_store()?.load_history_versioned()?;
     let model_config = &context.config.model;
     let training = &context.config.training;
     if let Some(partial) = history.has_partial_month() {
@@ -35,7 +35,9 @@ pub fn run(context: &Context, args: &TrainArgs) -> Result<()> {
         model_config,
         training,
     );
+    crate::faults::check("train-save")?;
     let session = context.write_existing("train")?;
+    session.ensure_data_version(&version)?;
     session.save_model(&record, &trained.forecasts, !args.no_activate)?;
     session.commit()?;
 

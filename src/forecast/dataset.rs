@@ -60,6 +60,28 @@ pub struct Batch {
     pub weight: Tensor<2>,
 }
 
+/// The static attributes, in column order.
+pub const STATIC_ATTRIBUTES: [&str; 6] = [
+    "condition",
+    "release_type",
+    "price_category",
+    "style",
+    "recording_year",
+    "release_decade",
+];
+
+/// The attribute a static column belongs to (`price_category_(0, 690]` → `price_category`).
+pub fn static_attribute(column: &str) -> Option<&'static str> {
+    STATIC_ATTRIBUTES
+        .iter()
+        .find(|a| {
+            column
+                .strip_prefix(**a)
+                .is_some_and(|rest| rest.starts_with('_'))
+        })
+        .copied()
+}
+
 /// Multi-hot static covariates: each attribute's value split on `/`, one column per class,
 /// classes sorted per attribute (original-ml.md §2.9.4).
 pub fn static_columns(history: &History) -> Vec<String> {
@@ -71,16 +93,13 @@ pub fn static_columns(history: &History) -> Vec<String> {
             }
         }
     }
-    let order = [
-        "condition",
-        "release_type",
-        "price_category",
-        "style",
-        "recording_year",
-        "release_decade",
-    ];
     let mut sorted: Vec<(&str, String)> = columns.into_iter().collect();
-    sorted.sort_by_key(|(name, value)| (order.iter().position(|o| o == name), value.clone()));
+    sorted.sort_by_key(|(name, value)| {
+        (
+            STATIC_ATTRIBUTES.iter().position(|o| o == name),
+            value.clone(),
+        )
+    });
     sorted
         .into_iter()
         .map(|(n, v)| format!("{n}_{v}"))

@@ -71,7 +71,7 @@ impl ModelRecord {
             id,
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             first_month: history.months[0],
-            last_month: trained.holdout_month,
+            last_month: trained.last_month,
             forecast_month: trained.forecast_month,
             model: model.clone(),
             training: training.clone(),
@@ -190,6 +190,26 @@ impl ModelRecord {
                 self.widths.past, self.widths.future, expected.0, expected.1
             ));
         }
+        // Relabelled attributes (new price edges, say) match none of the classes it knows:
+        // its static columns would silently stay empty.
+        let current = dataset::static_columns(history);
+        for attribute in dataset::STATIC_ATTRIBUTES {
+            let of = |columns: &[String]| -> Vec<String> {
+                columns
+                    .iter()
+                    .filter(|c| dataset::static_attribute(c) == Some(attribute))
+                    .cloned()
+                    .collect()
+            };
+            let (now, known) = (of(&current), of(&self.static_columns));
+            if !now.is_empty() && !known.is_empty() && !now.iter().any(|c| known.contains(c)) {
+                problems.push(format!(
+                    "none of the stored products' {attribute} classes ({}) is one it was trained on ({}) — the [data] settings changed since",
+                    now.join(", "),
+                    known.join(", ")
+                ));
+            }
+        }
         if self.widths.statics != self.static_columns.len()
             || self.widths.quantiles != self.model.quantiles.len()
             || self.widths.lags != self.model.lags
@@ -197,5 +217,44 @@ impl ModelRecord {
             problems.push("its stored widths disagree with its settings".to_string());
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::train::tests::{tiny_config, tiny_history};
+
+    /// The stored weights are the trained weights, bit for bit: loading them and writing
+    /// them again gives the same bytes (burn keeps the parameter ids), so a forecast from
+    /// them is the training run's own, before any rounding.
+    #[test]
+    fn stored_weights_load_back_bit_for_bit() {
+        let (model, training) = tiny_config();
+        let training = TrainingConfig {
+            max_epochs: 3,
+            ..training
+        };
+        let history = tiny_history();
+        let trained =
+            crate::forecast::train::train(&history, &model, &training, &mut |_| {}).unwrap();
+        let record = ModelRecord::from_trained("t".into(), &trained, &history, &model, &training);
+        let device = Device::flex();
+        let loaded = record.load(&device).unwrap();
+        let again = loaded.into_record().into_bytes().unwrap().to_vec();
+        assert_eq!(again, record.weights);
+        let (month, forecasts) = record.forecast(&history, &device).unwrap();
+        assert_eq!(month, trained.forecast_month);
+        assert_eq!(forecasts, trained.forecasts);
+        // One flipped byte is found before anything is loaded.
+        let mut damaged = record.clone();
+        damaged.weights[100] ^= 1;
+        assert!(
+            damaged
+                .load(&device)
+                .unwrap_err()
+                .to_string()
+                .contains("damaged")
+        );
     }
 }

@@ -48,6 +48,8 @@ pub struct Trained {
     pub best_epoch: usize,
     pub retrain_epochs: usize,
     pub holdout_month: Month,
+    /// The newest month trained on (the newest complete month of the history).
+    pub last_month: Month,
     pub forecast_month: Month,
     pub validation: Evaluation,
     pub baselines: Vec<BaselineEvaluation>,
@@ -262,6 +264,7 @@ fn train_on(
         best_epoch: run1.best_epoch,
         retrain_epochs,
         holdout_month: history.months[holdout],
+        last_month: history.months[t - 1],
         forecast_month: history.months[t - 1].next(),
         validation,
         baselines,
@@ -466,12 +469,12 @@ fn scalar(t: Tensor<1>) -> Result<f64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::forecast::history::ProductAttributes;
 
     /// Four products with a fixed repeating pattern over 16 months.
-    fn tiny_history() -> History {
+    pub(crate) fn tiny_history() -> History {
         let (n, t) = (4, 16);
         let first = Month::new(2025, 1).unwrap();
         let products = (0..n)
@@ -505,7 +508,7 @@ mod tests {
         }
     }
 
-    fn tiny_config() -> (ModelConfig, TrainingConfig) {
+    pub(crate) fn tiny_config() -> (ModelConfig, TrainingConfig) {
         let model = ModelConfig {
             lags: 4,
             hidden_size: 32,
@@ -562,9 +565,16 @@ mod tests {
         assert_eq!(a.best_epoch, b.best_epoch);
     }
 
-    /// `training.threads` used to be ignored once any thread pool existed in the process.
+    /// `training.threads` used to be ignored once any thread pool existed in the process:
+    /// the first run's `build_global` won and later ones silently kept its size. Here a
+    /// global pool of one thread exists first, as in a process that ran anything with
+    /// rayon before; every run must still work on its own count (burn-flex's kernels run
+    /// on the pool `rayon::current_num_threads` reports where they are called).
     #[test]
     fn every_run_uses_its_own_thread_count() {
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build_global();
         let (model, training) = tiny_config();
         for threads in [1, 2, 1] {
             let training = TrainingConfig {

@@ -126,6 +126,16 @@ pub fn resolve(
             (None, None) => {}
         }
     }
+    if let [Some(created), Some(sold)] = orders
+        && created != sold
+    {
+        problems.push(format!(
+            "{}: the arrival dates are written {} and the sale dates {}: one file, two date formats; export it again with one",
+            path.display(),
+            order_name(created),
+            order_name(sold)
+        ));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -181,10 +191,7 @@ pub fn resolve(
                 row.row,
                 p.field.header(),
                 p.pair.show(),
-                match order {
-                    DateOrder::DayFirst => "day-first",
-                    DateOrder::MonthFirst => "month-first",
-                }
+                order_name(order)
             )),
         }
     }
@@ -192,6 +199,13 @@ pub fn resolve(
         Ok(())
     } else {
         Err(problems)
+    }
+}
+
+fn order_name(order: DateOrder) -> &'static str {
+    match order {
+        DateOrder::DayFirst => "day-first",
+        DateOrder::MonthFirst => "month-first",
     }
 }
 

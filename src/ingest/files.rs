@@ -77,11 +77,9 @@ fn read_one(
     max_bytes: u64,
     progress: Progress,
 ) -> Result<FileRows> {
-    let size = read::check_readable(path, max_bytes)?;
-    let bytes =
-        std::fs::read(path).map_err(|e| InputError::in_file(path, format!("cannot read: {e}")))?;
+    let bytes = read::load(path, max_bytes)?;
     let sha256 = sha256_hex(&bytes);
-    drop(bytes);
+    let size = bytes.len() as u64;
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -105,7 +103,7 @@ fn read_one(
         problems: Vec::new(),
         has_copies_column: false,
     };
-    read::for_each_row(path, |row, cells| {
+    read::for_each_row(path, &bytes, |row, cells| {
         let Some(map) = &columns else {
             // The header is the first row that names the export's columns; title lines
             // above it (a report name, a date) are skipped.

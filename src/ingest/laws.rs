@@ -63,25 +63,50 @@ pub fn window(
     stored: &StoredMonths,
 ) -> Result<Window> {
     let (stock_date, source) = snapshot_date(rows, request)?;
-    let today = request.today;
+    check_dates(rows, files, stock_date, &source, request.today)?;
+    let with_sales: BTreeSet<Month> = rows.iter().filter_map(|r| r.sold.map(Month::of)).collect();
+    let window = span(&with_sales, request, stock_date, &source)?;
+    let unfinished = (!window.last_month_complete()).then_some(window.last);
+    check_contiguous(&window, &with_sales, request, unfinished)?;
+    if let Some(month) = unfinished
+        && !request.allow_incomplete_month
+    {
+        return Err(InputError::new(format!(
+            "upload refused: month {month} is unfinished — the stock snapshot is dated {stock_date} ({source}), not after {}; upload it when the month is over, give the real --stock-date, or pass --allow-incomplete-month",
+            month.last_day()
+        ))
+        .into());
+    }
+    check_no_gaps(&window, stored, unfinished)?;
+    Ok(window)
+}
+
+/// Nothing after today; no sale on or after the snapshot date (law 3).
+fn check_dates(
+    rows: &[ParsedRow],
+    files: &[SourceFile],
+    stock_date: NaiveDate,
+    source: &str,
+    today: NaiveDate,
+) -> Result<()> {
     if stock_date > today {
         return Err(InputError::new(format!(
             "upload refused: the snapshot date {stock_date} ({source}) is after today ({today}); give the real --stock-date (or --as-of to move today for a back-fill)"
         ))
         .into());
     }
-    let future: Vec<String> = rows
-        .iter()
-        .filter(|r| r.sold.is_some_and(|s| s > today))
-        .map(|r| {
-            cell(
-                files,
-                r,
-                "Дата заказа",
-                format!("sold {} — after today ({today})", r.sold.unwrap_or(today)),
-            )
-        })
-        .collect();
+    let sold_cells = |bad: &dyn Fn(NaiveDate) -> bool, say: &dyn Fn(NaiveDate) -> String| {
+        rows.iter()
+            .filter_map(|r| {
+                r.sold
+                    .filter(|&s| bad(s))
+                    .map(|s| cell(files, r, "Дата заказа", say(s)))
+            })
+            .collect::<Vec<String>>()
+    };
+    let future = sold_cells(&|s| s > today, &|s| {
+        format!("sold {s} — after today ({today})")
+    });
     if !future.is_empty() {
         return Err(InputError::many(
             &format!(
@@ -92,22 +117,9 @@ pub fn window(
         )
         .into());
     }
-
-    let late: Vec<String> = rows
-        .iter()
-        .filter(|r| r.sold.is_some_and(|s| s >= stock_date))
-        .map(|r| {
-            cell(
-                files,
-                r,
-                "Дата заказа",
-                format!(
-                    "sold {} — on or after the snapshot date {stock_date}",
-                    r.sold.unwrap_or(stock_date)
-                ),
-            )
-        })
-        .collect();
+    let late = sold_cells(&|s| s >= stock_date, &|s| {
+        format!("sold {s} — on or after the snapshot date {stock_date}")
+    });
     if !late.is_empty() {
         return Err(InputError::many(
             &format!(
@@ -118,8 +130,17 @@ pub fn window(
         )
         .into());
     }
+    Ok(())
+}
 
-    let with_sales: BTreeSet<Month> = rows.iter().filter_map(|r| r.sold.map(Month::of)).collect();
+/// The months the upload covers: from its first sale (or empty month) to the month before
+/// the snapshot date.
+fn span(
+    with_sales: &BTreeSet<Month>,
+    request: &UploadRequest,
+    stock_date: NaiveDate,
+    source: &str,
+) -> Result<Window> {
     let clash: Vec<Month> = request
         .empty_months
         .iter()
@@ -133,12 +154,6 @@ pub fn window(
         ))
         .into());
     }
-    let first = with_sales
-        .iter()
-        .chain(&request.empty_months)
-        .min()
-        .copied()
-        .unwrap_or_else(|| Month::of(stock_date));
     let last = Month::of(stock_date - Duration::days(1));
     if let Some(&after) = request.empty_months.iter().find(|&&m| m > last) {
         return Err(InputError::new(format!(
@@ -146,35 +161,56 @@ pub fn window(
         ))
         .into());
     }
-    let window = Window {
+    // Without a sale or an empty month the window is the month the snapshot falls in: a
+    // month under way with nothing sold yet. A snapshot on the 1st leaves nothing at all.
+    let first = with_sales
+        .iter()
+        .chain(&request.empty_months)
+        .min()
+        .copied()
+        .unwrap_or_else(|| Month::of(stock_date));
+    if first > last {
+        return Err(InputError::new(format!(
+            "the upload has no sales rows and no --empty-month, and the snapshot is dated {stock_date} ({source}): nothing to store (a month the shop was closed is stored with --empty-month YYYY-MM)"
+        ))
+        .into());
+    }
+    Ok(Window {
         first,
         last,
         stock_date,
-    };
+    })
+}
 
-    let unfinished = (!window.last_month_complete()).then_some(last);
-    let silent: Vec<Month> = Month::range(first, last)
+/// Law 2: every month of the upload has sales, unless it is declared empty or is the
+/// unfinished newest month.
+fn check_contiguous(
+    window: &Window,
+    with_sales: &BTreeSet<Month>,
+    request: &UploadRequest,
+    unfinished: Option<Month>,
+) -> Result<()> {
+    let silent: Vec<Month> = Month::range(window.first, window.last)
         .filter(|m| {
             !with_sales.contains(m) && !request.empty_months.contains(m) && Some(*m) != unfinished
         })
         .collect();
     if !silent.is_empty() {
         return Err(InputError::new(format!(
-            "upload refused (law 2, contiguous upload): no sales at all in {} between {first} and {last}; an upload must cover an unbroken run of months — add the missing month's sales file, or pass --empty-month for a month the shop was closed",
-            describe(&silent)
+            "upload refused (law 2, contiguous upload): no sales at all in {} between {} and {}; an upload must cover an unbroken run of months — add the missing month's sales file, or pass --empty-month for a month the shop was closed",
+            describe(&silent),
+            window.first,
+            window.last
         ))
         .into());
     }
-    if let Some(month) = unfinished
-        && !request.allow_incomplete_month
-    {
-        return Err(InputError::new(format!(
-            "upload refused: month {month} is unfinished — the stock snapshot is dated {stock_date} ({source}), not after {}; upload it when the month is over, give the real --stock-date, or pass --allow-incomplete-month",
-            month.last_day()
-        ))
-        .into());
-    }
+    Ok(())
+}
 
+/// Law 1: the stored months and the upload's stay one unbroken run, and only the newest
+/// month of the result may be unfinished.
+fn check_no_gaps(window: &Window, stored: &StoredMonths, unfinished: Option<Month>) -> Result<()> {
+    let (first, last) = (window.first, window.last);
     if let (Some(&(s0, _)), Some(&(s1, _))) = (stored.months.first(), stored.months.last()) {
         let missing: Vec<Month> = if first > s1.next() {
             Month::range(s1.next(), first.prev()).collect()
@@ -191,7 +227,6 @@ pub fn window(
             .into());
         }
     }
-    // Only the newest month of the resulting history may be unfinished.
     let mut after: std::collections::BTreeMap<Month, bool> = stored
         .months
         .iter()
@@ -214,7 +249,7 @@ pub fn window(
         ))
         .into());
     }
-    Ok(window)
+    Ok(())
 }
 
 /// Rows that make the reconstructed stock negative: copies sold before they arrived and

@@ -16,12 +16,15 @@ pub enum Cell<'a> {
     Date(NaiveDate),
 }
 
-/// Refuses what is not a plain file of a sane size before anything reads it: a FIFO
-/// would block forever, `/dev/zero` would grow memory without bound, and a directory or
-/// a symlink loop has nothing to read. `max_bytes` is `data.max_file_mb`.
-pub fn check_readable(path: &Path, max_bytes: u64) -> Result<u64> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| InputError::in_file(path, format!("cannot read: {e}")))?;
+/// Reads a file once, refusing what is not a plain file of a sane size before a byte is
+/// read: a FIFO would block forever, `/dev/zero` would grow memory without bound, and a
+/// directory or a symlink loop has nothing to read. `max_bytes` is `data.max_file_mb`;
+/// the read itself stops there too, so a file growing meanwhile cannot pass it. Hashing
+/// and parsing then use these same bytes.
+pub fn load(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| InputError::in_file(path, format!("cannot read: {e}"));
+    let meta = std::fs::metadata(path).map_err(cannot)?;
     if !meta.is_file() {
         let what = if meta.is_dir() {
             "a directory"
@@ -34,24 +37,38 @@ pub fn check_readable(path: &Path, max_bytes: u64) -> Result<u64> {
         )
         .into());
     }
-    if meta.len() > max_bytes {
-        return Err(InputError::in_file(
+    let too_big = |size: u64| {
+        InputError::in_file(
             path,
             format!(
                 "{} MB is larger than data.max_file_mb ({} MB); a shop export is far smaller — raise the setting if it really is one",
-                meta.len() / 1_000_000,
+                size / 1_000_000,
                 max_bytes / 1_000_000
             ),
         )
-        .into());
+    };
+    if meta.len() > max_bytes {
+        return Err(too_big(meta.len()).into());
     }
-    Ok(meta.len())
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(max_bytes.saturating_add(1))
+                .read_to_end(&mut bytes)
+        })
+        .map_err(cannot)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_big(bytes.len() as u64).into());
+    }
+    Ok(bytes)
 }
 
-/// Calls `on_row(row_number, cells)` for every non-empty row of `path`, the header
-/// included. Row numbers are what a spreadsheet shows (the first row is 1).
+/// Calls `on_row(row_number, cells)` for every non-empty row of `bytes`, the contents of
+/// `path` (whose extension says the format), the header included. Row numbers are what a
+/// spreadsheet shows (the first row is 1).
 pub fn for_each_row(
     path: &Path,
+    bytes: &[u8],
     mut on_row: impl FnMut(usize, &[Cell]) -> Result<()>,
 ) -> Result<()> {
     let extension = path
@@ -60,14 +77,40 @@ pub fn for_each_row(
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     match extension.as_str() {
-        "xlsx" | "xls" | "xlsm" => read_workbook(path, &mut on_row),
-        "csv" | "txt" => read_csv(path, &mut on_row),
+        "xlsx" | "xls" | "xlsm" => read_workbook(path, bytes, &mut on_row),
+        "csv" | "txt" => read_csv(path, bytes, &mut on_row),
         other => Err(InputError::in_file(
             path,
             format!("unsupported file type «.{other}»; expected .xlsx, .xls or .csv"),
         )
         .into()),
     }
+}
+
+/// An `.xlsx` is a zip: a few MB can unpack to gigabytes. Its directory says how much.
+fn check_unpacked_size(path: &Path, bytes: &[u8]) -> Result<()> {
+    const LIMIT: u64 = 2_000_000_000;
+    let Ok(mut archive) = zip::ZipArchive::new(std::io::Cursor::new(bytes)) else {
+        return Ok(()); // not a zip: the workbook reader says what it is
+    };
+    let mut total = 0u64;
+    for i in 0..archive.len() {
+        if let Ok(entry) = archive.by_index_raw(i) {
+            total = total.saturating_add(entry.size());
+        }
+    }
+    if total > LIMIT {
+        return Err(InputError::in_file(
+            path,
+            format!(
+                "the workbook unpacks to {} MB, more than the {} MB a shop export could need; refused",
+                total / 1_000_000,
+                LIMIT / 1_000_000
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 thread_local! {
@@ -95,8 +138,8 @@ fn guarded<T>(path: &Path, parse: impl FnOnce() -> Result<T>) -> Result<T> {
     })
 }
 
-fn open_sheet(path: &Path) -> Result<calamine::Range<Data>> {
-    let mut workbook = calamine::open_workbook_auto(path)
+fn open_sheet(path: &Path, bytes: &[u8]) -> Result<calamine::Range<Data>> {
+    let mut workbook = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
         .map_err(|e| InputError::in_file(path, format!("not a readable Excel workbook ({e})")))?;
     let sheets = workbook.sheet_names();
     // A second sheet could hold anything (last month, a pivot…): guessing which one is
@@ -118,8 +161,13 @@ fn open_sheet(path: &Path) -> Result<calamine::Range<Data>> {
     Ok(range)
 }
 
-fn read_workbook(path: &Path, on_row: &mut impl FnMut(usize, &[Cell]) -> Result<()>) -> Result<()> {
-    let range = guarded(path, || open_sheet(path))?;
+fn read_workbook(
+    path: &Path,
+    bytes: &[u8],
+    on_row: &mut impl FnMut(usize, &[Cell]) -> Result<()>,
+) -> Result<()> {
+    check_unpacked_size(path, bytes)?;
+    let range = guarded(path, || open_sheet(path, bytes))?;
     if range.is_empty() {
         return Err(InputError::in_file(path, "the sheet is empty").into());
     }
@@ -152,10 +200,12 @@ fn read_workbook(path: &Path, on_row: &mut impl FnMut(usize, &[Cell]) -> Result<
     Ok(())
 }
 
-fn read_csv(path: &Path, on_row: &mut impl FnMut(usize, &[Cell]) -> Result<()>) -> Result<()> {
-    let bytes =
-        std::fs::read(path).map_err(|e| InputError::in_file(path, format!("cannot read: {e}")))?;
-    let text = decode(path, &bytes)?;
+fn read_csv(
+    path: &Path,
+    bytes: &[u8],
+    on_row: &mut impl FnMut(usize, &[Cell]) -> Result<()>,
+) -> Result<()> {
+    let text = decode(path, bytes)?;
     if text.trim().is_empty() {
         return Err(InputError::in_file(path, "the file is empty").into());
     }
@@ -231,10 +281,9 @@ fn decode<'a>(path: &Path, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, str>>
     };
     // A header in UTF-8 (Cyrillic and all) with a later row that is not: two exports pasted
     // together. Reading it all as Windows-1251 would garble every row, so say where.
-    let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or(bytes);
-    if let Ok(header) = std::str::from_utf8(first_line)
-        && !header.is_ascii()
-    {
+    // The bytes before the first invalid one are valid UTF-8; non-ASCII among them means
+    // rows written in UTF-8 (Cyrillic) before a row that is not.
+    if !bytes[..broken].is_ascii() {
         let row = bytes[..broken].iter().filter(|&&b| b == b'\n').count() + 1;
         return Err(InputError::in_file(
             path,

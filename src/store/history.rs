@@ -6,7 +6,51 @@ use crate::month::Month;
 use anyhow::Result;
 use std::collections::HashMap;
 
+/// Which upload holds each stored month and how: a command that computed from the
+/// history checks, inside its write, that the data is still the one it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataVersion(String);
+
 impl Store {
+    /// The history and the version of the data it was read from, read in one snapshot.
+    pub fn load_history_versioned(&self) -> Result<(History, DataVersion)> {
+        self.conn.execute_batch("BEGIN")?;
+        let result = self
+            .data_version()
+            .and_then(|version| Ok((self.load_history()?, version)));
+        let _ = self.conn.execute_batch("COMMIT");
+        result
+    }
+
+    pub fn data_version(&self) -> Result<DataVersion> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT month, upload_id, complete, empty FROM months ORDER BY month")?;
+        let rows: Vec<String> = stmt
+            .query_map([], |row| {
+                Ok(format!(
+                    "{}:{}:{}:{}",
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, bool>(2)?,
+                    row.get::<_, bool>(3)?
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(DataVersion(rows.join(";")))
+    }
+
+    /// Refuses to store a result computed from data that has changed since (an upload
+    /// landed while a training ran).
+    pub fn ensure_data_version(&self, read: &DataVersion) -> Result<()> {
+        if &self.data_version()? != read {
+            anyhow::bail!(
+                "the stored months changed while this command ran (an upload landed meanwhile); nothing was stored — run it again"
+            );
+        }
+        Ok(())
+    }
+
     pub fn load_history(&self) -> Result<History> {
         let mut stmt = self
             .conn

@@ -175,13 +175,23 @@ impl Store {
             .execute("VACUUM INTO ?1", [partial.to_string_lossy()])
             .map_err(|e| describe_sqlite(target, e))
             .and_then(|_| {
-                std::fs::rename(&partial, target)
-                    .with_context(|| format!("cannot write {}", target.display()))
+                std::fs::File::open(&partial).and_then(|f| f.sync_all())?;
+                // Never replaces a file that appeared at `target` meanwhile.
+                std::fs::hard_link(&partial, target).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        anyhow::Error::new(crate::error::InputError::in_file(
+                            target,
+                            "already exists; give a new path for the backup",
+                        ))
+                    } else {
+                        anyhow::Error::new(e).context(format!("cannot write {}", target.display()))
+                    }
+                })?;
+                sync_dir(target);
+                Ok(())
             });
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e);
-        }
+        let _ = std::fs::remove_file(&partial);
+        result?;
         Ok(std::fs::metadata(target)?.len())
     }
 
@@ -206,56 +216,51 @@ pub fn explain(error: anyhow::Error, path: &Path) -> anyhow::Error {
             Some(rusqlite::Error::SqliteFailure(e, _)) => Some(e.code),
             _ => None,
         });
-    use rusqlite::ErrorCode;
-    let already =
-        error.chain().count() > 1 && error.to_string().contains(&path.display().to_string());
-    match code {
-        Some(ErrorCode::DiskFull | ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-            if !already =>
-        {
-            let sentence = match code {
-                Some(ErrorCode::DiskFull) => format!(
-                    "{}: the database reached database.max_size_mb or the disk is full; nothing of this command was written",
-                    path.display()
-                ),
-                _ => format!(
-                    "{} is locked by another program (not a plastinka writer, which would have been named); close it and try again",
-                    path.display()
-                ),
-            };
-            error.context(sentence)
-        }
+    // Errors already said in these terms (describe_sqlite below) name the database.
+    let said = error.chain().skip(1).count() > 0
+        && error.to_string().contains(&path.display().to_string());
+    match code.and_then(|code| sentence(path, code, None)) {
+        Some(sentence) if !said => error.context(sentence),
         _ => error,
     }
 }
 
+/// What a SQLite error code means to the user, for the codes a user can act on.
+fn sentence(path: &Path, code: rusqlite::ErrorCode, detail: Option<&str>) -> Option<String> {
+    use rusqlite::ErrorCode;
+    let detail = detail.map_or(String::new(), |d| format!(" ({d})"));
+    Some(match code {
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => format!(
+            "{} stayed locked for database.lock_timeout_seconds: a long read (a backup, a big report) was finishing, or another program holds it; try again",
+            path.display()
+        ),
+        ErrorCode::DiskFull => format!(
+            "{}: the database reached database.max_size_mb or the disk is full; nothing of this command was written",
+            path.display()
+        ),
+        ErrorCode::ReadOnly | ErrorCode::CannotOpen => format!(
+            "{}: cannot write the database or its directory{detail}",
+            path.display()
+        ),
+        ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => format!(
+            "{} is not a plastinka database or is damaged{detail}",
+            path.display()
+        ),
+        _ => return None,
+    })
+}
+
 /// Turns SQLite's terse codes into sentences that say what happened and what to do.
 pub fn describe_sqlite(path: &Path, error: rusqlite::Error) -> anyhow::Error {
-    use rusqlite::ErrorCode;
     let code = match &error {
         rusqlite::Error::SqliteFailure(e, _) => Some(e.code),
         _ => None,
     };
-    let sentence = match code {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => format!(
-            "{} is locked by another program (not a plastinka writer, which would have been named); close it and try again",
-            path.display()
-        ),
-        Some(ErrorCode::DiskFull) => format!(
-            "{}: the database reached database.max_size_mb or the disk is full; nothing of this command was written",
-            path.display()
-        ),
-        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen) => format!(
-            "{}: cannot write the database or its directory ({error})",
-            path.display()
-        ),
-        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => format!(
-            "{} is not a plastinka database or is damaged ({error})",
-            path.display()
-        ),
-        _ => return anyhow::Error::new(error).context(format!("database {}", path.display())),
-    };
-    anyhow::Error::new(error).context(sentence)
+    let detail = error.to_string();
+    match code.and_then(|code| sentence(path, code, Some(&detail))) {
+        Some(sentence) => anyhow::Error::new(error).context(sentence),
+        None => anyhow::Error::new(error).context(format!("database {}", path.display())),
+    }
 }
 
 /// Everything one writing command does, in one transaction under the writer lock.
@@ -293,6 +298,9 @@ impl WriteSession {
             .map_err(|e| describe_sqlite(&path, e))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Dirty pages stay in memory until the commit: spilling them to the file early
+        // would take the exclusive lock and block readers for the rest of a big write.
+        conn.pragma_update(None, "cache_spill", false)?;
         if limits.max_bytes > 0 {
             let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
             conn.pragma_update(
@@ -392,6 +400,15 @@ fn remove_database_files(path: &Path) {
     }
 }
 
+/// Makes a new directory entry durable (best effort: not every system can sync a directory).
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(dir) = std::fs::File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
+}
+
 /// Moves the finished new database into place without ever replacing an existing file.
 fn publish(temporary: &Path, target: &Path) -> Result<()> {
     std::fs::hard_link(temporary, target)
@@ -406,6 +423,7 @@ fn publish(temporary: &Path, target: &Path) -> Result<()> {
         })
         .with_context(|| format!("cannot create database {}", target.display()))?;
     let _ = std::fs::remove_file(temporary);
+    sync_dir(target);
     Ok(())
 }
 
@@ -419,9 +437,11 @@ fn create_missing_dirs(path: &Path) -> Result<Vec<PathBuf>> {
         dir = d.parent();
     }
     missing.reverse();
-    for d in &missing {
-        std::fs::create_dir(d)
-            .with_context(|| format!("cannot create the directory {}", d.display()))?;
+    for (k, d) in missing.iter().enumerate() {
+        if let Err(e) = std::fs::create_dir(d) {
+            remove_dirs(&missing[..k]);
+            return Err(e).with_context(|| format!("cannot create the directory {}", d.display()));
+        }
     }
     Ok(missing)
 }

@@ -120,6 +120,9 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE months ADD COLUMN empty INTEGER NOT NULL DEFAULT 0 CHECK (empty IN (0, 1));
     ALTER TABLE models ADD COLUMN format_version INTEGER NOT NULL DEFAULT 1;
+    -- models stored before this version read covariates back-filled from the future:
+    -- their inputs mean something else now, so they are version 0 and are not loaded
+    UPDATE models SET format_version = 0;
     -- sha256 of the weights; NULL for models stored before checksums existed
     ALTER TABLE models ADD COLUMN weights_sha256 TEXT;
     ALTER TABLE models ADD COLUMN remote_job_id TEXT;
@@ -145,3 +148,36 @@ pub const MIGRATIONS: &[&str] = &[
     INSERT INTO forecast_runs SELECT id, forecast_month, last_month, created_at FROM models;
     "#,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Models from before migration 3 read covariates that meant something else (the
+    /// back-filled group statistics): they must not load as current ones.
+    #[test]
+    fn models_from_before_the_format_version_are_version_0() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.execute(
+            "INSERT INTO models (id, created_at, first_month, last_month, forecast_month, config_json, artifacts_json,
+                weights, metrics_json, training_seconds, active) VALUES ('old', 'x', '2025-01', '2025-12', '2026-01', '{}', '{}', x'00', '{}', 0, 1)",
+            [],
+        )
+        .unwrap();
+        conn.execute_batch(MIGRATIONS[2]).unwrap();
+        let version: i64 = conn
+            .query_row("SELECT format_version FROM models", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 0);
+        let runs: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM forecast_runs WHERE model_id = 'old' AND month = '2026-01'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(runs, 1);
+    }
+}
