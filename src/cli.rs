@@ -114,7 +114,7 @@ pub struct UploadArgs {
 }
 
 pub fn parse_date(text: &str) -> Result<chrono::NaiveDate, String> {
-    crate::ingest::rows::parse_date(crate::ingest::read::Cell::Text(text))
+    crate::ingest::dates::parse_date(crate::ingest::read::Cell::Text(text))
         .ok_or_else(|| format!("«{text}» is not a date; use dd.mm.yyyy or yyyy-mm-dd"))
 }
 

@@ -302,7 +302,7 @@ fn model_component(store: &Store, config: &Config) -> Component {
     let loads = store
         .load_model(Some(&model.id))
         .and_then(|r| r.ok_or_else(|| anyhow::anyhow!("model {} vanished", model.id)))
-        .and_then(|r| r.load(&burn::tensor::Device::flex()).map(|_| ()));
+        .and_then(|r| r.check_loads());
     let details = serde_json::json!({
         "model_id": model.id, "trained_on": [model.first_month, model.last_month], "forecast_month": model.forecast_month,
         "months_behind_data": age, "miws_mic_ratio": ratio, "threshold": threshold, "pinball": pinball,

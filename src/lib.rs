@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod digest;
 pub mod error;
 pub mod faults;
 pub mod forecast;

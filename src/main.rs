@@ -1,4 +1,5 @@
 use clap::Parser;
+use plastinka::ingest::workbook;
 use plastinka::{cli::Cli, commands, error};
 
 fn main() {
@@ -6,10 +7,22 @@ fn main() {
     // and reported as a refusal of the file, so it must not also print as a crash.
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !plastinka::ingest::read::in_guarded_read() {
+        if !workbook::in_guarded_read() {
             report(info);
         }
     }));
+    // The workbook reader's child (see ingest::workbook): no settings, no database.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().is_some_and(|a| a == workbook::CHILD_COMMAND) {
+        let path = args
+            .next()
+            .map(std::path::PathBuf::from)
+            .unwrap_or_default();
+        std::process::exit(workbook::serve(&path));
+    }
+    if let Ok(me) = std::env::current_exe() {
+        workbook::isolate_in(me);
+    }
     let cli = Cli::parse();
     if let Err(e) = commands::run(cli) {
         if !e.is::<error::Exit>() {

@@ -7,7 +7,6 @@ mod common;
 use chrono::NaiveDate;
 use common::shop::simulate;
 use common::*;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn first_of(y: i32, m: u32) -> NaiveDate {
@@ -16,20 +15,11 @@ fn first_of(y: i32, m: u32) -> NaiveDate {
 
 /// The real binary as a child process (not waited for), with the workspace's settings.
 fn spawn(ws: &Workspace, envs: &[(&str, &str)], args: &[&std::ffi::OsStr]) -> std::process::Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_plastinka"));
-    cmd.current_dir(ws.dir.path());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("PLASTINKA_") || name.starts_with("YC_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.env("PLASTINKA_DB", ws.db())
-        .env("PLASTINKA_AS_OF", TODAY)
+    ws.process()
         .envs(envs.iter().copied())
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.spawn().unwrap()
+        .spawn()
+        .unwrap()
 }
 
 fn upload_args(stock: &std::path::Path, sales: &std::path::Path) -> Vec<std::ffi::OsString> {

@@ -93,11 +93,7 @@ fn the_cron_script_runs_a_month_and_keeps_a_log() {
     let run = |inbox: &std::path::Path| {
         let mut cmd = std::process::Command::new("bash");
         cmd.arg(&script).arg(inbox).arg(&reports);
-        for (name, _) in std::env::vars() {
-            if name.starts_with("PLASTINKA_") || name.starts_with("YC_") {
-                cmd.env_remove(name);
-            }
-        }
+        clear_env(&mut cmd);
         cmd.env("PLASTINKA", env!("CARGO_BIN_EXE_plastinka"))
             .env("PLASTINKA_DB", ws.db())
             .env("PLASTINKA_AS_OF", TODAY)

@@ -202,20 +202,10 @@ fn a_partial_month_changes_neither_the_forecast_month_nor_the_forecast() {
 #[test]
 fn an_upload_landing_during_training_makes_the_save_refuse() {
     let ws = Workspace::with_sample(TINY, false);
-    let mut train = std::process::Command::new(env!("CARGO_BIN_EXE_plastinka"));
-    train.current_dir(ws.dir.path());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("PLASTINKA_") || name.starts_with("YC_") {
-            train.env_remove(name);
-        }
-    }
-    let train = train
-        .env("PLASTINKA_DB", ws.db())
-        .env("PLASTINKA_AS_OF", TODAY)
+    let train = ws
+        .process()
         .env("PLASTINKA_PAUSE", "train-save:4000")
         .arg("train")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));

@@ -3,16 +3,13 @@
 use super::Context;
 use crate::cli::{ReportArgs, ReportKind};
 use crate::error::InputError;
-use crate::month::Month;
 use crate::report::render::{self, OutputFormat};
 use crate::report::{accuracy, forecast};
-use crate::store::Store;
-use crate::store::reports::ModelInfo;
 use anyhow::Result;
 
 pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
     let store = context.existing_store()?;
-    let (model, month) = choose_model(&store, args)?;
+    let (model, month) = crate::report::choose(&store, args.model.as_deref(), args.month)?;
     let record = store
         .load_model(Some(&model.id))?
         .ok_or_else(|| anyhow::anyhow!("model {} vanished", model.id))?;
@@ -102,50 +99,4 @@ pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The model and month to report: `--model` (its newest forecast, or `--month`), else the
-/// active model's newest forecast (or its `--month`), else the newest model that forecast
-/// `--month`.
-fn choose_model(store: &Store, args: &ReportArgs) -> Result<(ModelInfo, Month)> {
-    let no_such =
-        |id: &str| InputError::new(format!("no model «{id}»; `plastinka models` lists them"));
-    let model = match &args.model {
-        Some(id) => Some(store.model_info(Some(id))?.ok_or_else(|| no_such(id))?),
-        None => store.model_info(None)?,
-    };
-    if let Some(model) = model {
-        let months = store.forecast_months(&model.id)?;
-        match args.month {
-            None => {
-                if let Some(&newest) = months.last() {
-                    return Ok((model, newest));
-                }
-            }
-            Some(month) if months.contains(&month) => return Ok((model, month)),
-            Some(month) if args.model.is_some() => {
-                return Err(InputError::new(format!(
-                    "model {} has no forecast for {month} (it has {}); `plastinka forecast --model {}` makes one for the month after the newest complete month",
-                    model.id,
-                    crate::month::describe(&months),
-                    model.id
-                ))
-                .into());
-            }
-            Some(_) => {}
-        }
-    }
-    let Some(month) = args.month else {
-        return Err(InputError::new("no active model: run `plastinka train` first").into());
-    };
-    let newest = store
-        .list_models()?
-        .into_iter()
-        .rev()
-        .find(|m| m.forecast_months.contains(&month.to_string()))
-        .ok_or_else(|| InputError::new(format!("no stored model forecasts {month}")))?;
-    let model = store
-        .model_info(Some(&newest.id))?
-        .ok_or_else(|| anyhow::anyhow!("model vanished"))?;
-    Ok((model, month))
 }

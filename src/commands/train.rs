@@ -106,7 +106,7 @@ pub fn model_id(trained: &Trained) -> String {
         std::process::id(),
         trained.weights.len()
     );
-    let hash = crate::ingest::sha256_hex(salt.as_bytes());
+    let hash = crate::digest::sha256_hex(salt.as_bytes());
     format!("{}-{}", now.format("%Y%m%d-%H%M%S"), &hash[..6])
 }
 

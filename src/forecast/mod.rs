@@ -3,6 +3,7 @@
 pub mod baselines;
 pub mod dataset;
 pub mod ewm;
+pub mod fit;
 pub mod history;
 pub mod loss;
 pub mod metrics;

@@ -78,7 +78,7 @@ impl ModelRecord {
             widths: trained.widths,
             static_columns: trained.static_columns.clone(),
             scaler: trained.scaler,
-            weights_sha256: crate::ingest::sha256_hex(&trained.weights),
+            weights_sha256: crate::digest::sha256_hex(&trained.weights),
             weights: trained.weights.clone(),
             metrics: trained.metrics(),
             training_seconds: trained.seconds,
@@ -95,7 +95,7 @@ impl ModelRecord {
             ))
             .into());
         }
-        let actual = crate::ingest::sha256_hex(&self.weights);
+        let actual = crate::digest::sha256_hex(&self.weights);
         if actual != self.weights_sha256 {
             anyhow::bail!(
                 "model {}: the stored weights are damaged (sha256 {actual}, stored {}); activate another model or train again",
@@ -121,6 +121,12 @@ impl ModelRecord {
                     self.id
                 )
             })
+    }
+
+    /// Whether the weights match their checksum and load into the network its settings
+    /// describe (on the CPU, whatever device it trained on).
+    pub fn check_loads(&self) -> Result<()> {
+        self.load(&Device::flex()).map(|_| ())
     }
 
     /// The model's forecast for the month after the newest complete month of `history`.

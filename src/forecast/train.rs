@@ -6,24 +6,17 @@
 //! gradient clipping, a seeded device and a seeded shuffle: the same data, settings and
 //! seed give the same forecast.
 
-use super::dataset::{self, Features, Sample};
-use super::loss::{PinballLoss, quantile_weights};
+use super::dataset::{self, Features};
 use super::metrics::Evaluation;
 use super::scaler::LogMinMax;
-use super::tide::{Tide, Widths};
+use super::tide::Widths;
 use crate::config::{ModelConfig, TrainingConfig};
 use crate::error::InputError;
 use crate::forecast::history::History;
 use crate::month::Month;
 use anyhow::{Context, Result};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, decay::WeightDecayConfig};
-use burn::tensor::{Device, Tensor};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use std::time::Instant;
+use burn::tensor::Device;
 
 /// What a progress display is told after every epoch.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +29,8 @@ pub struct EpochReport {
     pub seconds: f64,
 }
 
+pub use super::fit::learning_rate;
+use super::fit::{Fitted, fit};
 /// Everything a training run produces.
 pub use super::predict::BaselineEvaluation;
 use super::predict::{predict, score_holdout};
@@ -158,24 +153,65 @@ fn train_on(
         .into());
     }
     let device = device(&training.device)?;
-    let lags = model.lags;
     // The newest month with sales is held out; a month the shop was closed tells nothing.
     let holdout = (0..t)
         .rev()
         .find(|&m| !history.closed[m])
-        .filter(|&m| m > lags)
+        .filter(|&m| m > model.lags)
         .ok_or_else(|| {
             InputError::new("no month with sales to hold out: every recent month is stored empty")
         })?;
-    let alpha = training.sample_weight_alpha;
+    let one = phase_one(history, holdout, model, training, &device, progress)?;
+    let two = phase_two(history, &one, model, training, &device, progress)?;
+    let epochs = one.run.epochs_run + two.epochs;
+    let seconds = one.run.seconds + two.run.seconds;
+    Ok(Trained {
+        widths: two.widths,
+        static_columns: two.features.static_columns.clone(),
+        scaler: two.features.scaler,
+        weights: two.weights,
+        best_epoch: one.run.best_epoch,
+        retrain_epochs: two.epochs,
+        holdout_month: history.months[holdout],
+        last_month: history.months[t - 1],
+        forecast_month: history.months[t - 1].next(),
+        validation: one.validation,
+        baselines: one.baselines,
+        validation_loss: one.run.best_valid_loss,
+        train_loss: two.run.last_train_loss,
+        forecasts: two.forecasts,
+        windows_phase1: one.windows,
+        windows_phase2: two.windows,
+        seconds_per_epoch: seconds / epochs.max(1) as f64,
+        windows_per_second: (one.run.windows_seen + two.run.windows_seen) as f64
+            / seconds.max(1e-9),
+        seconds,
+    })
+}
 
-    // Phase 1: fit on months before the held-out one, stop early on it.
-    let scaler1 = fit_scaler(history, holdout);
-    let features1 = dataset::build(history, scaler1, training.ewm_span);
-    let train1 =
-        features1.training_samples(history, lags, holdout - 1, training.min_sales_months, alpha);
-    let valid1 = features1.holdout_samples(history, lags, holdout, alpha);
-    if train1.is_empty() || valid1.is_empty() {
+struct PhaseOne {
+    widths: Widths,
+    run: Fitted,
+    validation: Evaluation,
+    baselines: Vec<BaselineEvaluation>,
+    windows: usize,
+}
+
+/// Phase 1: fit on the months before the held-out one, stop early on it, score it.
+fn phase_one(
+    history: &History,
+    holdout: usize,
+    model: &ModelConfig,
+    training: &TrainingConfig,
+    device: &Device,
+    progress: &mut (dyn FnMut(EpochReport) + Send),
+) -> Result<PhaseOne> {
+    let (lags, alpha) = (model.lags, training.sample_weight_alpha);
+    let features = dataset::build(history, fit_scaler(history, holdout), training.ewm_span);
+    let train =
+        features.training_samples(history, lags, holdout - 1, training.min_sales_months, alpha);
+    let valid = features.holdout_samples(history, lags, holdout, alpha);
+    if train.is_empty() || valid.is_empty() {
         return Err(InputError::new(
             "no training windows: no product had stock in the held-out month, or none sold in enough input months",
         )
@@ -185,56 +221,80 @@ fn train_on(
         lags,
         past: dataset::PAST,
         future: dataset::FUTURE,
-        statics: features1.static_width(),
+        statics: features.static_width(),
         quantiles: model.quantiles.len(),
     };
-    let run1 = fit(
-        &features1,
-        &train1,
-        Some(&valid1),
+    let run = fit(
+        &features,
+        &train,
+        Some(&valid),
         widths,
         model,
         training,
         training.max_epochs,
         1,
-        &device,
+        device,
         progress,
     )?;
     let (validation, baselines) = score_holdout(
         history,
-        &features1,
-        &valid1,
-        &run1.best_model,
+        &features,
+        &valid,
+        &run.best_model,
         model,
         lags,
-        &device,
+        device,
     )?;
+    Ok(PhaseOne {
+        widths,
+        run,
+        validation,
+        baselines,
+        windows: train.len(),
+    })
+}
 
-    // Phase 2: a fresh model on every month, for 1.1 × the best epoch count.
-    let retrain_epochs = ((run1.best_epoch as f64) * training.retrain_epoch_factor)
+struct PhaseTwo {
+    features: Features,
+    widths: Widths,
+    run: Fitted,
+    epochs: usize,
+    windows: usize,
+    weights: Vec<u8>,
+    forecasts: Vec<super::stored::ProductForecast>,
+}
+
+/// Phase 2: a fresh model on every month for `retrain_epoch_factor` × phase 1's best
+/// epoch count, and its forecast of the month after the history.
+fn phase_two(
+    history: &History,
+    one: &PhaseOne,
+    model: &ModelConfig,
+    training: &TrainingConfig,
+    device: &Device,
+    progress: &mut (dyn FnMut(EpochReport) + Send),
+) -> Result<PhaseTwo> {
+    let t = history.months.len();
+    let epochs = ((one.run.best_epoch as f64) * training.retrain_epoch_factor)
         .round()
         .max(1.0) as usize;
-    let scaler2 = fit_scaler(history, t);
-    let features2 = dataset::build(history, scaler2, training.ewm_span);
-    let widths2 = Widths {
-        statics: features2.static_width(),
-        ..widths
+    let features = dataset::build(history, fit_scaler(history, t), training.ewm_span);
+    let widths = Widths {
+        statics: features.static_width(),
+        ..one.widths
     };
-    let train2 = features2.training_samples(history, lags, t - 1, training.min_sales_months, alpha);
-    let run2 = fit(
-        &features2,
-        &train2,
-        None,
-        widths2,
-        model,
-        training,
-        retrain_epochs,
-        2,
-        &device,
-        progress,
+    let train = features.training_samples(
+        history,
+        model.lags,
+        t - 1,
+        training.min_sales_months,
+        training.sample_weight_alpha,
+    );
+    let run = fit(
+        &features, &train, None, widths, model, training, epochs, 2, device, progress,
     )?;
-    let next = features2.next_month_samples();
-    let forecasts = predict(&features2, &next, &run2.best_model, lags, &device)?
+    let next = features.next_month_samples();
+    let forecasts = predict(&features, &next, &run.best_model, model.lags, device)?
         .into_iter()
         .zip(&next)
         .map(|(q, sample)| super::stored::ProductForecast {
@@ -247,35 +307,21 @@ fn train_on(
                 .collect(),
         })
         .collect();
-    let weights = run2
+    let weights = run
         .best_model
         .clone()
         .into_record()
         .into_bytes()
         .map_err(|e| anyhow::anyhow!("cannot serialise the model: {e:?}"))?
         .to_vec();
-    let epochs = run1.epochs_run + retrain_epochs;
-    let seconds = run1.seconds + run2.seconds;
-    Ok(Trained {
-        widths: widths2,
-        static_columns: features2.static_columns.clone(),
-        scaler: scaler2,
+    Ok(PhaseTwo {
+        features,
+        widths,
+        run,
+        epochs,
+        windows: train.len(),
         weights,
-        best_epoch: run1.best_epoch,
-        retrain_epochs,
-        holdout_month: history.months[holdout],
-        last_month: history.months[t - 1],
-        forecast_month: history.months[t - 1].next(),
-        validation,
-        baselines,
-        validation_loss: run1.best_valid_loss,
-        train_loss: run2.last_train_loss,
         forecasts,
-        windows_phase1: train1.len(),
-        windows_phase2: train2.len(),
-        seconds_per_epoch: seconds / epochs.max(1) as f64,
-        windows_per_second: (run1.windows_seen + run2.windows_seen) as f64 / seconds.max(1e-9),
-        seconds,
     })
 }
 
@@ -288,184 +334,6 @@ fn fit_scaler(history: &History, until: usize) -> LogMinMax {
             .filter(|&at| history.present[at])
             .map(|at| history.units[at]),
     )
-}
-
-struct Fitted {
-    best_model: Tide,
-    best_epoch: usize,
-    best_valid_loss: f64,
-    last_train_loss: f64,
-    epochs_run: usize,
-    windows_seen: usize,
-    seconds: f64,
-}
-
-/// Cosine annealing with warm restarts: cycle k lasts `first · mult^k` steps.
-pub fn learning_rate(base: f64, step: usize, first: usize, mult: usize) -> f64 {
-    let (mut start, mut length) = (0usize, first.max(1));
-    while step >= start + length {
-        start += length;
-        length = length.saturating_mul(mult.max(1));
-    }
-    let progress = (step - start) as f64 / length as f64;
-    base * (1.0 + (std::f64::consts::PI * progress).cos()) / 2.0
-}
-
-#[allow(clippy::too_many_arguments)]
-fn fit(
-    features: &Features,
-    samples: &[Sample],
-    validation: Option<&[Sample]>,
-    widths: Widths,
-    model_config: &ModelConfig,
-    training: &TrainingConfig,
-    epochs: usize,
-    phase: u8,
-    plain: &Device,
-    progress: &mut (dyn FnMut(EpochReport) + Send),
-) -> Result<Fitted> {
-    let plain = plain.clone();
-    let device = plain.clone().autodiff();
-    device.seed(training.seed);
-    plain.seed(training.seed);
-    let mut rng = StdRng::seed_from_u64(training.seed);
-    let mut model = Tide::new(model_config, widths, &device);
-    let mut optimizer = AdamConfig::new()
-        .with_weight_decay(Some(WeightDecayConfig::new(training.weight_decay as f32)))
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(
-            training.gradient_clip_norm as f32,
-        )))
-        .init();
-    let weights = quantile_weights(
-        &model_config.quantiles,
-        training.sigma_left,
-        training.sigma_right,
-    );
-    let loss_fn = PinballLoss::new(&model_config.quantiles, &weights, &device);
-    let valid_loss_fn = PinballLoss::new(&model_config.quantiles, &weights, &plain);
-    let lags = model_config.lags;
-    let mut order: Vec<usize> = (0..samples.len()).collect();
-    let mut step = 0usize;
-    let mut best: Option<(f64, usize, Tide)> = None;
-    let mut since_best = 0usize;
-    let mut last_train_loss = f64::NAN;
-    let mut windows_seen = 0usize;
-    let started = Instant::now();
-    let mut epochs_run = 0;
-    let mut batch_samples = Vec::with_capacity(training.batch_size);
-    // SWA in the retraining phase only: phase 1 stops early and keeps its raw weights,
-    // as the original's did.
-    let swa_start = (phase == 2 && training.swa)
-        .then(|| (training.swa_epoch_start * epochs as f64).floor() as usize);
-    let mut swa_from: Option<f64> = None;
-    let mut averager = super::swa::Averager::default();
-    for epoch in 1..=epochs {
-        order.shuffle(&mut rng);
-        let (mut loss_sum, mut loss_weight) = (0.0, 0.0);
-        for chunk in order.chunks(training.batch_size) {
-            batch_samples.clear();
-            batch_samples.extend(chunk.iter().map(|&k| samples[k]));
-            let batch = features.batch(&batch_samples, lags, &device);
-            let output = model.forward(batch.inputs);
-            let loss = loss_fn.forward(output, batch.target, batch.weight);
-            let value = scalar(loss.clone())?;
-            loss_sum += value * chunk.len() as f64;
-            loss_weight += chunk.len() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let scheduled = learning_rate(
-                training.learning_rate,
-                step,
-                training.lr_restart_steps,
-                training.lr_restart_mult,
-            );
-            let lr = match swa_start {
-                Some(start) if epoch > start => {
-                    let from = *swa_from.get_or_insert(scheduled);
-                    super::swa::learning_rate(
-                        from,
-                        training.swa_lr,
-                        epoch - start,
-                        training.swa_annealing_epochs,
-                    )
-                }
-                _ => scheduled,
-            };
-            model = optimizer.step(lr, model, grads);
-            step += 1;
-        }
-        windows_seen += samples.len();
-        epochs_run = epoch;
-        if swa_start.is_some_and(|start| epoch > start) {
-            averager.add(&model.valid())?;
-        }
-        last_train_loss = loss_sum / loss_weight.max(1.0);
-        let valid_loss = match validation {
-            Some(v) => {
-                let frozen = model.valid();
-                let batch = features.batch(v, lags, &plain);
-                Some(scalar(valid_loss_fn.forward(
-                    frozen.forward(batch.inputs),
-                    batch.target,
-                    batch.weight,
-                ))?)
-            }
-            None => None,
-        };
-        progress(EpochReport {
-            phase,
-            epoch,
-            epochs,
-            train_loss: last_train_loss,
-            valid_loss,
-            seconds: started.elapsed().as_secs_f64(),
-        });
-        match valid_loss {
-            Some(v) => {
-                let improved = best
-                    .as_ref()
-                    .is_none_or(|(b, _, _)| v < b - training.min_delta);
-                if improved {
-                    best = Some((v, epoch, model.valid()));
-                    since_best = 0;
-                } else {
-                    since_best += 1;
-                    if since_best >= training.patience {
-                        break;
-                    }
-                }
-            }
-            None => best = Some((f64::NAN, epoch, model.valid())),
-        }
-    }
-    let (best_valid_loss, best_epoch, mut best_model) =
-        best.ok_or_else(|| anyhow::anyhow!("no epoch ran"))?;
-    if averager.count() > 0 {
-        best_model = averager.apply(best_model)?;
-    }
-    if !last_train_loss.is_finite() {
-        anyhow::bail!("training diverged (loss {last_train_loss}); lower training.learning_rate");
-    }
-    Ok(Fitted {
-        best_model,
-        best_epoch,
-        best_valid_loss,
-        last_train_loss,
-        epochs_run,
-        windows_seen,
-        seconds: started.elapsed().as_secs_f64(),
-    })
-}
-
-/// The value of a one-element tensor; a failed read is an error, never a silent NaN.
-fn scalar(t: Tensor<1>) -> Result<f64> {
-    let values = t
-        .into_data()
-        .try_into_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("cannot read the loss from the device: {e:?}"))?;
-    values
-        .first()
-        .map(|&v| v as f64)
-        .ok_or_else(|| anyhow::anyhow!("the loss tensor is empty"))
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 use super::columns::{ColumnMap, Field, Role};
 use super::read::{self, Cell};
 use super::rows::{self, DropReason, ParsedRow, PendingDate, RowOutcome};
-use super::{Progress, SourceFile, UploadRequest, dates, sha256_hex};
+use super::{Progress, SourceFile, UploadRequest, dates};
+use crate::digest::sha256_hex;
 use crate::error::InputError;
 use anyhow::Result;
 use std::collections::BTreeMap;

@@ -9,8 +9,10 @@ mod files;
 pub mod laws;
 pub mod read;
 pub mod rows;
+pub mod workbook;
 
 use crate::config::DataConfig;
+use crate::digest::sha256_hex;
 use crate::error::InputError;
 use crate::month::Month;
 use anyhow::Result;
@@ -20,7 +22,6 @@ use features::{MonthlyFeatures, Window};
 pub use files::expand_sales_paths;
 use rows::{DropReason, ParsedRow};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -296,12 +297,4 @@ pub fn continuity_warning(
             plan.window.first
         )
     })
-}
-
-/// Lower-case hex SHA-256, as recorded for every uploaded file.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

@@ -1,9 +1,9 @@
-//! Reading shop exports: `.xlsx`/`.xls` through calamine, `.csv` in UTF-8 (BOM or not)
-//! or Windows-1251 with `,`, `;` or tab separators, all detected from the content.
+//! Reading shop exports: `.xlsx`/`.xls` through calamine (`workbook`), `.csv` in UTF-8
+//! (BOM or not) or Windows-1251 with `,`, `;` or tab separators, all detected from the
+//! content.
 
 use crate::error::InputError;
 use anyhow::Result;
-use calamine::{Data, DataType, Reader};
 use chrono::NaiveDate;
 use std::path::Path;
 
@@ -77,7 +77,7 @@ pub fn for_each_row(
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     match extension.as_str() {
-        "xlsx" | "xls" | "xlsm" => read_workbook(path, bytes, &mut on_row),
+        "xlsx" | "xls" | "xlsm" => super::workbook::for_each_row(path, bytes, &mut on_row),
         "csv" | "txt" => read_csv(path, bytes, &mut on_row),
         other => Err(InputError::in_file(
             path,
@@ -85,119 +85,6 @@ pub fn for_each_row(
         )
         .into()),
     }
-}
-
-/// An `.xlsx` is a zip: a few MB can unpack to gigabytes. Its directory says how much.
-fn check_unpacked_size(path: &Path, bytes: &[u8]) -> Result<()> {
-    const LIMIT: u64 = 2_000_000_000;
-    let Ok(mut archive) = zip::ZipArchive::new(std::io::Cursor::new(bytes)) else {
-        return Ok(()); // not a zip: the workbook reader says what it is
-    };
-    let mut total = 0u64;
-    for i in 0..archive.len() {
-        if let Ok(entry) = archive.by_index_raw(i) {
-            total = total.saturating_add(entry.size());
-        }
-    }
-    if total > LIMIT {
-        return Err(InputError::in_file(
-            path,
-            format!(
-                "the workbook unpacks to {} MB, more than the {} MB a shop export could need; refused",
-                total / 1_000_000,
-                LIMIT / 1_000_000
-            ),
-        )
-        .into());
-    }
-    Ok(())
-}
-
-thread_local! {
-    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether this thread is inside a guarded third-party parse, whose panic is reported as
-/// a refusal of the file (the panic hook stays quiet for it).
-pub fn in_guarded_read() -> bool {
-    GUARDED.with(|g| g.get())
-}
-
-/// Runs a third-party parser that may panic on a damaged file (calamine's `.xls` reader
-/// did, on fuzzed input): a panic becomes a refusal naming the file, not a crash.
-fn guarded<T>(path: &Path, parse: impl FnOnce() -> Result<T>) -> Result<T> {
-    GUARDED.with(|g| g.set(true));
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse));
-    GUARDED.with(|g| g.set(false));
-    outcome.unwrap_or_else(|_| {
-        Err(InputError::in_file(
-            path,
-            "not a readable Excel workbook (it is damaged: the reader gave up)",
-        )
-        .into())
-    })
-}
-
-fn open_sheet(path: &Path, bytes: &[u8]) -> Result<calamine::Range<Data>> {
-    let mut workbook = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
-        .map_err(|e| InputError::in_file(path, format!("not a readable Excel workbook ({e})")))?;
-    let sheets = workbook.sheet_names();
-    // A second sheet could hold anything (last month, a pivot…): guessing which one is
-    // the export would silently read the wrong data, so more than one is refused.
-    if sheets.len() != 1 {
-        return Err(InputError::in_file(
-            path,
-            format!(
-                "the workbook has {} sheets ({}); an export must have exactly one",
-                sheets.len(),
-                sheets.join(", ")
-            ),
-        )
-        .into());
-    }
-    let range = workbook.worksheet_range(&sheets[0]).map_err(|e| {
-        InputError::in_file(path, format!("cannot read sheet «{}»: {e}", sheets[0]))
-    })?;
-    Ok(range)
-}
-
-fn read_workbook(
-    path: &Path,
-    bytes: &[u8],
-    on_row: &mut impl FnMut(usize, &[Cell]) -> Result<()>,
-) -> Result<()> {
-    check_unpacked_size(path, bytes)?;
-    let range = guarded(path, || open_sheet(path, bytes))?;
-    if range.is_empty() {
-        return Err(InputError::in_file(path, "the sheet is empty").into());
-    }
-    let first_row = range.start().map_or(0, |(row, _)| row as usize);
-    let mut cells = Vec::new();
-    for (offset, row) in range.rows().enumerate() {
-        cells.clear();
-        for data in row {
-            cells.push(match data {
-                Data::Empty => Cell::Empty,
-                Data::String(s) if s.trim().is_empty() => Cell::Empty,
-                Data::String(s) => Cell::Text(s.as_str()),
-                Data::DateTimeIso(s) => Cell::Text(s.as_str()),
-                Data::Int(i) => Cell::Number(*i as f64),
-                Data::Float(f) => Cell::Number(*f),
-                Data::Bool(b) => Cell::Text(if *b { "TRUE" } else { "FALSE" }),
-                Data::DateTime(dt) => match data.as_date() {
-                    Some(date) => Cell::Date(date),
-                    None => Cell::Number(dt.as_f64()),
-                },
-                Data::DurationIso(s) => Cell::Text(s.as_str()),
-                Data::Error(_) => Cell::Text("#ERROR"),
-            });
-        }
-        if cells.iter().all(|c| *c == Cell::Empty) {
-            continue;
-        }
-        on_row(first_row + offset + 1, &cells)?;
-    }
-    Ok(())
 }
 
 fn read_csv(

@@ -5,8 +5,10 @@
 //! reason. Any other cell that cannot be read is an error, never a silent drop.
 
 use super::columns::{ColumnMap, Field, Role};
+use super::dates::{DateCell, UNDECIDED, date_cell};
+pub use super::dates::{DateOrder, DatePair};
 use super::read::Cell;
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use serde::Serialize;
 
 /// Why a row was left out.
@@ -74,50 +76,6 @@ pub struct PendingDate {
     pub field: Field,
     pub pair: DatePair,
 }
-
-/// Which of the two leading numbers of `a.b.yyyy` is the day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DateOrder {
-    DayFirst,
-    MonthFirst,
-}
-
-/// The numbers of an `a.b.yyyy` (or `a/b/yyyy`, `a-b-yyyy`) date as written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DatePair {
-    pub a: u32,
-    pub b: u32,
-    pub year: i32,
-    /// `.` is the shop export's own `dd.mm.yyyy`; `/` and `-` are written both ways.
-    pub dotted: bool,
-}
-
-impl DatePair {
-    pub fn resolve(self, order: DateOrder) -> Option<NaiveDate> {
-        let (day, month) = match order {
-            DateOrder::DayFirst => (self.a, self.b),
-            DateOrder::MonthFirst => (self.b, self.a),
-        };
-        NaiveDate::from_ymd_opt(self.year, month, day)
-            .filter(|d| (1900..2100).contains(&chrono::Datelike::year(d)))
-    }
-
-    pub fn show(self) -> String {
-        let sep = if self.dotted { '.' } else { '/' };
-        format!("{:02}{sep}{:02}{sep}{}", self.a, self.b, self.year)
-    }
-}
-
-/// A date cell: a definite date, a pair whose order is still open, or not a date.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum DateCell {
-    Definite(NaiveDate),
-    Pair(DatePair),
-    Invalid,
-}
-
-/// Stand-in for a date until its column's order is decided.
-pub const UNDECIDED: NaiveDate = NaiveDate::MIN;
 
 /// A cell that cannot be read: the column's header and what is wrong.
 pub type CellError = (&'static str, String);
@@ -384,99 +342,9 @@ pub fn parse_release_year(cell: Cell) -> Option<i32> {
     completed.parse().ok()
 }
 
-/// Reads a date cell: Excel date cells and serial numbers and ISO `yyyy-mm-dd` are
-/// definite; `a.b.yyyy`, `a/b/yyyy` and `a-b-yyyy` are pairs whose order the column
-/// decides (a time after any of them is ignored).
-pub fn date_cell(cell: Cell) -> DateCell {
-    let in_range = |d: NaiveDate| (1900..2100).contains(&chrono::Datelike::year(&d));
-    match cell {
-        Cell::Date(d) if in_range(d) => DateCell::Definite(d),
-        Cell::Number(n) if (20000.0..80000.0).contains(&n) => {
-            match NaiveDate::from_ymd_opt(1899, 12, 30).map(|e| e + Duration::days(n as i64)) {
-                Some(d) if in_range(d) => DateCell::Definite(d),
-                _ => DateCell::Invalid,
-            }
-        }
-        Cell::Text(t) => {
-            let token = t.trim().split([' ', 'T']).next().unwrap_or("");
-            let parts: Vec<&str> = token.split(['.', '/', '-']).collect();
-            let numbers: Option<Vec<u32>> = parts.iter().map(|p| p.parse().ok()).collect();
-            let (Some(numbers), [first, second, third]) = (numbers, parts.as_slice()) else {
-                return DateCell::Invalid;
-            };
-            let separator = token.chars().find(|c| matches!(c, '.' | '/' | '-'));
-            if first.len() == 4 && second.len() <= 2 && third.len() <= 2 {
-                // yyyy-mm-dd (and yyyy.mm.dd): nobody writes the day second.
-                return match NaiveDate::from_ymd_opt(numbers[0] as i32, numbers[1], numbers[2]) {
-                    Some(d) if in_range(d) => DateCell::Definite(d),
-                    _ => DateCell::Invalid,
-                };
-            }
-            if first.len() <= 2 && second.len() <= 2 && third.len() == 4 {
-                let pair = DatePair {
-                    a: numbers[0],
-                    b: numbers[1],
-                    year: numbers[2] as i32,
-                    dotted: separator == Some('.'),
-                };
-                // Neither order makes a date: not a date at all.
-                if pair.resolve(DateOrder::DayFirst).is_none()
-                    && pair.resolve(DateOrder::MonthFirst).is_none()
-                {
-                    return DateCell::Invalid;
-                }
-                return DateCell::Pair(pair);
-            }
-            DateCell::Invalid
-        }
-        _ => DateCell::Invalid,
-    }
-}
-
-/// A date typed by a person (`--stock-date`, `--as-of`): ISO, or the export's `dd.mm.yyyy`.
-pub fn parse_date(cell: Cell) -> Option<NaiveDate> {
-    match date_cell(cell) {
-        DateCell::Definite(d) => Some(d),
-        DateCell::Pair(pair) if pair.dotted => pair.resolve(DateOrder::DayFirst),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, day).unwrap()
-    }
-
-    #[test]
-    fn dates_in_every_export_format() {
-        assert_eq!(parse_date(Cell::Text("05.03.2024")), Some(d(2024, 3, 5)));
-        assert_eq!(
-            parse_date(Cell::Text("2024-03-06 00:00:00")),
-            Some(d(2024, 3, 6))
-        );
-        assert_eq!(
-            parse_date(Cell::Text("2024-03-06T10:00")),
-            Some(d(2024, 3, 6))
-        );
-        assert_eq!(parse_date(Cell::Number(45356.0)), Some(d(2024, 3, 5)));
-        assert_eq!(parse_date(Cell::Text("31.02.2024")), None);
-        assert_eq!(parse_date(Cell::Text("вчера")), None);
-        // Slashed dates are written both ways: only the column can tell.
-        let DateCell::Pair(pair) = date_cell(Cell::Text("07/03/2024")) else {
-            panic!("a pair");
-        };
-        assert_eq!(pair.resolve(DateOrder::DayFirst), Some(d(2024, 3, 7)));
-        assert_eq!(pair.resolve(DateOrder::MonthFirst), Some(d(2024, 7, 3)));
-        let DateCell::Pair(pair) = date_cell(Cell::Text("10/13/2026")) else {
-            panic!("a pair");
-        };
-        assert_eq!(pair.resolve(DateOrder::DayFirst), None);
-        assert_eq!(date_cell(Cell::Text("13/13/2026")), DateCell::Invalid);
-        assert_eq!(date_cell(Cell::Number(1000.0)), DateCell::Invalid);
-    }
 
     #[test]
     fn prices_and_barcodes() {

@@ -6,6 +6,11 @@ pub mod accuracy;
 pub mod forecast;
 pub mod render;
 
+use crate::error::InputError;
+use crate::month::Month;
+use crate::store::Store;
+use crate::store::reports::ModelInfo;
+use anyhow::Result;
 use serde::Serialize;
 
 /// One cell, typed so xlsx gets numbers as numbers.
@@ -139,6 +144,52 @@ pub fn quantile_key(q: f64) -> String {
     } else {
         format!("q{}", format!("{percent}").replace('.', "_"))
     }
+}
+
+/// The model and month to report: `--model` (its newest forecast, or `--month`), else the
+/// active model's newest forecast (or its `--month`), else the newest model that forecast
+/// `--month`.
+pub fn choose(store: &Store, id: Option<&str>, month: Option<Month>) -> Result<(ModelInfo, Month)> {
+    let no_such =
+        |id: &str| InputError::new(format!("no model «{id}»; `plastinka models` lists them"));
+    let model = match id {
+        Some(id) => Some(store.model_info(Some(id))?.ok_or_else(|| no_such(id))?),
+        None => store.model_info(None)?,
+    };
+    if let Some(model) = model {
+        let months = store.forecast_months(&model.id)?;
+        match month {
+            None => {
+                if let Some(&newest) = months.last() {
+                    return Ok((model, newest));
+                }
+            }
+            Some(month) if months.contains(&month) => return Ok((model, month)),
+            Some(month) if id.is_some() => {
+                return Err(InputError::new(format!(
+                    "model {} has no forecast for {month} (it has {}); `plastinka forecast --model {}` makes one for the month after the newest complete month",
+                    model.id,
+                    crate::month::describe(&months),
+                    model.id
+                ))
+                .into());
+            }
+            Some(_) => {}
+        }
+    }
+    let Some(month) = month else {
+        return Err(InputError::new("no active model: run `plastinka train` first").into());
+    };
+    let newest = store
+        .list_models()?
+        .into_iter()
+        .rev()
+        .find(|m| m.forecast_months.contains(&month.to_string()))
+        .ok_or_else(|| InputError::new(format!("no stored model forecasts {month}")))?;
+    let model = store
+        .model_info(Some(&newest.id))?
+        .ok_or_else(|| anyhow::anyhow!("model vanished"))?;
+    Ok((model, month))
 }
 
 #[cfg(test)]

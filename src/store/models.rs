@@ -206,7 +206,7 @@ impl Store {
         record.scaler = artifacts.scaler;
         record.metrics = serde_json::from_str(&metrics).unwrap_or(serde_json::Value::Null);
         if record.weights_sha256.is_empty() {
-            record.weights_sha256 = crate::ingest::sha256_hex(&record.weights);
+            record.weights_sha256 = crate::digest::sha256_hex(&record.weights);
         }
         Ok(Some(record))
     }

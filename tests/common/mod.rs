@@ -139,9 +139,24 @@ impl Workspace {
     pub fn plastinka(&self) -> Command {
         let mut cmd = Command::cargo_bin("plastinka").unwrap();
         cmd.current_dir(self.dir.path());
-        clear_env(&mut cmd);
+        for name in foreign_env() {
+            cmd.env_remove(name);
+        }
         cmd.env("PLASTINKA_DB", self.db())
             .env("PLASTINKA_AS_OF", TODAY);
+        cmd
+    }
+
+    /// The same as a plain process, to spawn and not wait for (its stdout and stderr
+    /// piped).
+    pub fn process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_plastinka"));
+        cmd.current_dir(self.dir.path());
+        clear_env(&mut cmd);
+        cmd.env("PLASTINKA_DB", self.db())
+            .env("PLASTINKA_AS_OF", TODAY)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         cmd
     }
 
@@ -181,13 +196,19 @@ impl Workspace {
     }
 }
 
-/// Removes the caller's plastinka settings and cloud credentials from a command's
-/// environment, so a developer's shell cannot change what a test sees.
-pub fn clear_env(cmd: &mut Command) {
-    for (name, _) in std::env::vars() {
-        if name.starts_with("PLASTINKA_") || name.starts_with("YC_") {
-            cmd.env_remove(name);
-        }
+/// The caller's plastinka settings and cloud credentials: removed from every command a
+/// test runs, so a developer's shell cannot change what a test sees.
+pub fn foreign_env() -> Vec<String> {
+    std::env::vars()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("PLASTINKA_") || name.starts_with("YC_"))
+        .collect()
+}
+
+/// Removes [`foreign_env`] from a plain process.
+pub fn clear_env(cmd: &mut std::process::Command) {
+    for name in foreign_env() {
+        cmd.env_remove(name);
     }
 }
 
@@ -250,4 +271,39 @@ impl Workspace {
         assert!(out.status.success(), "{}", stderr(&out));
         json(&out)["model_id"].as_str().unwrap().to_string()
     }
+}
+
+/// `upload --json --stock STOCK [--sales SALES…] EXTRA…` in the workspace.
+pub fn upload(
+    ws: &Workspace,
+    stock: &Path,
+    sales: &[PathBuf],
+    extra: &[&str],
+) -> std::process::Output {
+    let mut cmd = ws.plastinka();
+    cmd.args(["--json", "upload", "--stock"]).arg(stock);
+    if !sales.is_empty() {
+        cmd.arg("--sales").args(sales);
+    }
+    cmd.args(extra).output().unwrap()
+}
+
+/// The JSON summary of a run that must succeed.
+pub fn ok(out: &std::process::Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", stderr(out));
+    json(out)
+}
+
+/// A run refused as bad input (exit 2) whose message holds every needle.
+pub fn refused(out: &std::process::Output, needles: &[&str]) {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    let err = stderr(out);
+    for needle in needles {
+        assert!(err.contains(needle), "«{needle}» missing from: {err}");
+    }
+}
+
+/// The first day of a month.
+pub fn first_of(year: i32, month: u32) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(year, month, 1).unwrap()
 }
