@@ -45,6 +45,8 @@ pub enum Command {
     Models(ModelsArgs),
     /// Forecast the month after the newest complete month with a stored model, without training
     Forecast(ForecastArgs),
+    /// Remote training jobs on DataSphere: list, show, wait, logs, cancel
+    Jobs(JobsArgs),
     /// Write a consistent copy of the database to PATH (safe while other commands run)
     Backup(BackupArgs),
     /// The whole monthly cycle on the bundled sample data, in a fresh database
@@ -56,6 +58,37 @@ pub struct TrainArgs {
     /// Keep the current active model; store this one for comparison only
     #[arg(long)]
     pub no_activate: bool,
+    /// Train on Yandex DataSphere (the [remote] settings) instead of this machine
+    #[arg(long)]
+    pub remote: bool,
+    /// With --remote: submit the job and return at once, printing its id
+    #[arg(long, requires = "remote")]
+    pub detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    pub command: Option<JobsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// The remote jobs this database started, with their state
+    List,
+    /// One job: what this database knows and what DataSphere says now
+    Show { id: String },
+    /// Wait for a job (or pick up one whose model was never fetched) and store its model
+    Wait { id: String },
+    /// The job's log, from the start
+    Logs {
+        id: String,
+        /// Keep reading until the job ends
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Stop a job on DataSphere
+    Cancel { id: String },
 }
 
 #[derive(Debug, Args)]

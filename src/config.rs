@@ -20,24 +20,58 @@ pub struct Config {
     pub remote: RemoteConfig,
 }
 
-/// Yandex DataSphere (remote training is not built yet; health checks these).
-/// Credentials never live here: they come from YC_OAUTH_TOKEN / YC_IAM_TOKEN.
+/// Yandex DataSphere, for `train --remote` and `plastinka jobs`. Credentials never live
+/// here: they come from the environment (`YC_SERVICE_ACCOUNT_KEY_FILE`, `YC_OAUTH_TOKEN`
+/// or `YC_IAM_TOKEN`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RemoteConfig {
     pub project_id: String,
     pub folder_id: String,
+    /// The DataSphere configuration a job runs on.
+    pub instance_type: String,
+    /// Days DataSphere keeps a job's files.
+    pub data_ttl_days: u32,
+    /// How often a waiting command asks how the job is doing.
+    pub poll_interval_seconds: u64,
+    /// How long `train --remote` / `jobs wait` wait before they give up waiting (the job
+    /// runs on).
+    pub max_wait_hours: u64,
+    pub jobs_endpoint: String,
+    pub operation_endpoint: String,
     pub iam_endpoint: String,
+    /// Each network call's timeout (the IAM exchange, every gRPC call).
     pub timeout_seconds: u64,
+    /// Each file transfer's timeout (the binary and the input go up, the model comes down).
+    pub transfer_timeout_seconds: u64,
+    /// Attempts of a call that fails for a passing reason (UNAVAILABLE, a 5xx, a dropped
+    /// connection) before giving up.
+    pub retry_attempts: u32,
+    /// The binary a job runs ("" = this one).
+    pub binary: String,
 }
+
+/// DataSphere configurations (`remote.instance_type`): CPU ones, and GPU ones for builds
+/// made with `--features cuda`.
+pub const CPU_INSTANCE_TYPES: [&str; 4] = ["c1.4", "c1.8", "c1.32", "c1.80"];
+pub const GPU_INSTANCE_TYPES: [&str; 7] = ["g1.1", "g1.2", "g1.4", "g2.1", "g2.2", "g2.4", "g2.8"];
 
 impl Default for RemoteConfig {
     fn default() -> Self {
         Self {
             project_id: String::new(),
             folder_id: String::new(),
+            instance_type: "c1.4".to_string(),
+            data_ttl_days: 14,
+            poll_interval_seconds: 10,
+            max_wait_hours: 12,
+            jobs_endpoint: "https://datasphere.api.cloud.yandex.net:443".to_string(),
+            operation_endpoint: "https://operation.api.cloud.yandex.net:443".to_string(),
             iam_endpoint: "https://iam.api.cloud.yandex.net/iam/v1/tokens".to_string(),
-            timeout_seconds: 5,
+            timeout_seconds: 30,
+            transfer_timeout_seconds: 900,
+            retry_attempts: 6,
+            binary: String::new(),
         }
     }
 }
@@ -309,6 +343,28 @@ impl Config {
         };
         if let Some(problem) = problem {
             return Err(InputError::new(format!("setting {problem}")).into());
+        }
+        let remote = &self.remote;
+        if !CPU_INSTANCE_TYPES.contains(&remote.instance_type.as_str())
+            && !GPU_INSTANCE_TYPES.contains(&remote.instance_type.as_str())
+        {
+            return Err(InputError::new(format!(
+                "setting remote.instance_type: «{}» is not a DataSphere configuration; CPU: {}; GPU (builds with --features cuda): {}",
+                remote.instance_type,
+                CPU_INSTANCE_TYPES.join(", "),
+                GPU_INSTANCE_TYPES.join(", ")
+            ))
+            .into());
+        }
+        if remote.poll_interval_seconds == 0
+            || remote.timeout_seconds == 0
+            || remote.retry_attempts == 0
+            || remote.data_ttl_days == 0
+        {
+            return Err(InputError::new(
+                "setting remote: poll_interval_seconds, timeout_seconds, retry_attempts and data_ttl_days must be at least 1",
+            )
+            .into());
         }
         if self.data.max_file_mb == 0 {
             return Err(InputError::new("setting data.max_file_mb: must be at least 1").into());

@@ -121,7 +121,14 @@ pub fn check(db: &Path, config: &Config, today: chrono::NaiveDate, online: bool)
             ));
         }
     }
-    components.push(remote_component(&config.remote, online));
+    let open_jobs: Vec<crate::remote::job::RemoteJob> = store
+        .as_ref()
+        .and_then(|s| s.jobs().ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|j| j.state.is_open())
+        .collect();
+    components.push(remote_component(&config.remote, online, &open_jobs));
     let status = components
         .iter()
         .map(|c| c.status)
@@ -350,80 +357,86 @@ fn model_component(store: &Store, config: &Config) -> Component {
     }
 }
 
-fn remote_component(config: &crate::config::RemoteConfig, online: bool) -> Component {
-    use crate::remote::auth::{self, Credential};
-    let credential = auth::credential_from_env();
+fn remote_component(
+    config: &crate::config::RemoteConfig,
+    online: bool,
+    open_jobs: &[crate::remote::job::RemoteJob],
+) -> Component {
+    use crate::remote::auth::Credential;
+    let credential = Credential::from_env();
     let configured = !config.project_id.is_empty();
+    let running: Vec<String> = open_jobs
+        .iter()
+        .map(|j| format!("{} ({}, since {})", j.id, j.state.name(), j.created_at))
+        .collect();
     // Only which variable holds a credential is reported — never its value.
     let details = serde_json::json!({
         "project_id": config.project_id,
         "folder_id": config.folder_id,
-        "credential": credential.as_ref().map(Credential::source),
+        "credential": credential.as_ref().ok().and_then(|c| c.as_ref().map(Credential::source)),
         "online_check": online,
+        "open_jobs": running,
     });
-    match (&credential, configured) {
-        (None, false) => {
-            return component(
-                "remote",
-                Status::NotConfigured,
-                "DataSphere not configured (no remote.project_id, no YC_OAUTH_TOKEN / YC_IAM_TOKEN); training runs locally",
-                details,
-            );
-        }
-        (None, true) => {
-            return component(
-                "remote",
-                Status::Degraded,
-                "remote.project_id is set but neither YC_OAUTH_TOKEN nor YC_IAM_TOKEN is in the environment",
-                details,
-            );
-        }
-        (Some(c), false) if !online => {
-            return component(
-                "remote",
-                Status::NotConfigured,
-                format!(
-                    "{} is set but remote.project_id is not; training runs locally",
-                    c.source()
-                ),
-                details,
-            );
-        }
-        _ => {}
-    }
-    let Some(credential) = credential else {
-        unreachable!("handled above")
+    let jobs_note = if running.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; still running: {} (`plastinka jobs wait ID`)",
+            running.join(", ")
+        )
     };
-    if !online {
-        return component(
+    let credential = match credential {
+        Ok(c) => c,
+        Err(e) => {
+            return component("remote", Status::Unhealthy, format!("{e:#}"), details);
+        }
+    };
+    match (&credential, configured) {
+        (None, false) => component(
+            "remote",
+            Status::NotConfigured,
+            format!(
+                "DataSphere not configured (no remote.project_id, no {} / YC_OAUTH_TOKEN / YC_IAM_TOKEN); training runs locally{jobs_note}",
+                crate::remote::auth::KEY_FILE_VARIABLE
+            ),
+            details,
+        ),
+        (None, true) => component(
+            "remote",
+            Status::Degraded,
+            format!(
+                "remote.project_id is set but no credential ({}, YC_OAUTH_TOKEN, YC_IAM_TOKEN) is in the environment{jobs_note}",
+                crate::remote::auth::KEY_FILE_VARIABLE
+            ),
+            details,
+        ),
+        (Some(c), false) => component(
+            "remote",
+            Status::NotConfigured,
+            format!(
+                "{} is set but remote.project_id is not; training runs locally{jobs_note}",
+                c.source()
+            ),
+            details,
+        ),
+        (Some(c), true) if !online => component(
             "remote",
             Status::Healthy,
             format!(
-                "project {} and {} present (not checked online; use --online)",
+                "project {} and {} present (not checked online; use --online){jobs_note}",
                 config.project_id,
-                credential.source()
+                c.source()
             ),
             details,
-        );
-    }
-    match &credential {
-        Credential::Iam(_) => component(
-            "remote",
-            Status::Healthy,
-            "YC_IAM_TOKEN present; an IAM token needs no exchange",
-            details,
         ),
-        Credential::OAuth(token) => {
-            let timeout = std::time::Duration::from_secs(config.timeout_seconds.max(1));
-            match auth::exchange(&config.iam_endpoint, token, timeout) {
-                Ok(_) => component(
-                    "remote",
-                    Status::Healthy,
-                    "YC_OAUTH_TOKEN exchanged for an IAM token",
-                    details,
-                ),
-                Err(e) => component("remote", Status::Unhealthy, format!("{e:#}"), details),
-            }
-        }
+        (Some(c), true) => match crate::remote::check_online(config) {
+            Ok(what) => component(
+                "remote",
+                Status::Healthy,
+                format!("{}: {what}{jobs_note}", c.source()),
+                details,
+            ),
+            Err(e) => component("remote", Status::Unhealthy, format!("{e:#}"), details),
+        },
     }
 }

@@ -11,14 +11,21 @@ fn main() {
             report(info);
         }
     }));
-    // The workbook reader's child (see ingest::workbook): no settings, no database.
+    // Two hidden entry points that need no settings and no database: the workbook
+    // reader's child (ingest::workbook) and a DataSphere job (commands::worker).
     let mut args = std::env::args_os().skip(1);
-    if args.next().is_some_and(|a| a == workbook::CHILD_COMMAND) {
-        let path = args
-            .next()
-            .map(std::path::PathBuf::from)
-            .unwrap_or_default();
-        std::process::exit(workbook::serve(&path));
+    match args.next() {
+        Some(first) if first == workbook::CHILD_COMMAND => {
+            let path = args
+                .next()
+                .map(std::path::PathBuf::from)
+                .unwrap_or_default();
+            std::process::exit(workbook::serve(&path));
+        }
+        Some(first) if first == commands::worker::COMMAND => {
+            std::process::exit(commands::worker::main(args));
+        }
+        _ => {}
     }
     if let Ok(me) = std::env::current_exe() {
         workbook::isolate_in(me);

@@ -5,9 +5,11 @@ pub mod forecast;
 pub mod health;
 pub mod models;
 pub mod quickstart;
+pub mod remote;
 pub mod report;
 pub mod train;
 pub mod upload;
+pub mod worker;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -77,6 +79,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(&context, &args),
         Command::Models(args) => models::run(&context, &args),
         Command::Forecast(args) => forecast::run(&context, &args),
+        Command::Jobs(args) => remote::jobs(
+            &context,
+            args.command
+                .as_ref()
+                .unwrap_or(&crate::cli::JobsCommand::List),
+        ),
         Command::Backup(args) => backup::run(&context, &args),
         Command::Quickstart(args) => quickstart::run(&context, &args),
         Command::Tune => Err(NotBuilt("tune").into()),

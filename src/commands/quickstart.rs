@@ -59,7 +59,14 @@ pub fn run(context: &Context, args: &QuickstartArgs) -> Result<()> {
     step(&format!(
         "4/5 train (at most {EPOCH_BUDGET} epochs; it stops early)"
     ))?;
-    super::train::run(&ctx, &TrainArgs { no_activate: false })?;
+    super::train::run(
+        &ctx,
+        &TrainArgs {
+            no_activate: false,
+            remote: false,
+            detach: false,
+        },
+    )?;
 
     step("5/5 report: the 15 records most worth reordering, and the full report as xlsx and csv")?;
     let xlsx = dir.join("forecast.xlsx");

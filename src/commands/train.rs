@@ -11,6 +11,9 @@ use serde_json::json;
 use std::io::Write;
 
 pub fn run(context: &Context, args: &TrainArgs) -> Result<()> {
+    if args.remote {
+        return super::remote::train(context, !args.no_activate, args.detach);
+    }
     let (history, version) = context.existing_store()?.load_history_versioned()?;
     let model_config = &context.config.model;
     let training = &context.config.training;
@@ -29,7 +32,7 @@ pub fn run(context: &Context, args: &TrainArgs) -> Result<()> {
     }
 
     let record = ModelRecord::from_trained(
-        model_id(&trained),
+        new_model_id(&trained.weights),
         &trained,
         &history,
         model_config,
@@ -98,13 +101,13 @@ pub fn report_epoch(bar: Option<&indicatif::ProgressBar>, r: EpochReport) {
 }
 
 /// `YYYYMMDD-HHMMSS-xxxxxx`: sortable, and unique across processes.
-pub fn model_id(trained: &Trained) -> String {
+pub fn new_model_id(weights: &[u8]) -> String {
     let now = chrono::Utc::now();
     let salt = format!(
         "{:?}{}{}",
         now.timestamp_nanos_opt(),
         std::process::id(),
-        trained.weights.len()
+        crate::digest::sha256_hex(weights)
     );
     let hash = crate::digest::sha256_hex(salt.as_bytes());
     format!("{}-{}", now.format("%Y%m%d-%H%M%S"), &hash[..6])

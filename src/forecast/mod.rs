@@ -5,6 +5,7 @@ pub mod dataset;
 pub mod ewm;
 pub mod fit;
 pub mod history;
+pub mod job;
 pub mod loss;
 pub mod metrics;
 pub mod predict;

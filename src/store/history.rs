@@ -9,7 +9,7 @@ use std::collections::HashMap;
 /// Which upload holds each stored month and how: a command that computed from the
 /// history checks, inside its write, that the data is still the one it read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataVersion(String);
+pub struct DataVersion(pub(super) String);
 
 impl Store {
     /// The history and the version of the data it was read from, read in one snapshot.

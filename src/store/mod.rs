@@ -12,6 +12,7 @@
 //!   moved into place only on commit, so a failed first write leaves nothing behind.
 
 pub mod history;
+pub mod jobs;
 pub mod lock;
 pub mod models;
 pub mod reports;

@@ -147,6 +147,25 @@ pub const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO forecast_runs SELECT id, forecast_month, last_month, created_at FROM models;
     "#,
+    // 4: remote training jobs on DataSphere, stored the moment the service names them.
+    r#"
+    CREATE TABLE remote_jobs (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        instance_type TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('submitted', 'uploading', 'running', 'downloading', 'stored', 'failed', 'cancelled')),
+        execute_operation_id TEXT,
+        input_sha256 TEXT NOT NULL,
+        data_first_month TEXT NOT NULL,
+        data_last_month TEXT NOT NULL,
+        data_version TEXT NOT NULL,
+        activate INTEGER NOT NULL CHECK (activate IN (0, 1)),
+        model_id TEXT REFERENCES models(id),
+        message TEXT
+    );
+    "#,
 ];
 
 #[cfg(test)]

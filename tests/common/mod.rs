@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: shop exports written on the fly, the real binary run on them.
 #![allow(dead_code)]
 
+pub mod fake_datasphere;
 pub mod shop;
 
 use assert_cmd::Command;

@@ -1,0 +1,325 @@
+//! `train --remote` and `plastinka jobs` end to end, through the real binary, against the
+//! fake DataSphere on 127.0.0.1 — which runs each job with the uploaded binary — and its
+//! injected faults.
+
+mod common;
+use common::fake_datasphere::{FakeDataSphere, Faults, OAUTH};
+use common::*;
+use std::time::Duration;
+
+const TINY: &str = "[model]\nhidden_size = 16\nnum_encoder_layers = 1\nnum_decoder_layers = 1\ndecoder_output_dim = 8\ntemporal_decoder_hidden = 8\n[training]\nmax_epochs = 3\npatience = 2\n";
+
+fn shop() -> Workspace {
+    Workspace::with_sample(TINY, true)
+}
+
+/// `plastinka --json ARGS…` with the fake's endpoints and the OAuth token.
+fn run(ws: &Workspace, fake: &FakeDataSphere, args: &[&str]) -> std::process::Output {
+    let mut cmd = ws.plastinka();
+    cmd.envs(fake.env())
+        .env("YC_OAUTH_TOKEN", OAUTH)
+        .arg("--json")
+        .args(args);
+    let out = cmd.output().unwrap();
+    assert_no_secret(&out);
+    out
+}
+
+fn assert_no_secret(out: &std::process::Output) {
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(out));
+    assert!(!printed.contains(OAUTH), "the token was printed: {printed}");
+}
+
+/// Stored forecasts of a model for November, as text.
+fn forecasts(ws: &Workspace, model: &str) -> Vec<(i64, f64, f64)> {
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT product_id, quantile, units FROM forecasts WHERE model_id = ?1 ORDER BY product_id, quantile")
+        .unwrap();
+    stmt.query_map([model], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn text(ws: &Workspace, query: &str) -> String {
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.query_row(query, [], |r| r.get(0)).unwrap()
+}
+
+fn job_id_of(out: &std::process::Output) -> String {
+    json(out)["job_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_remote_run_stores_the_same_model_a_local_run_does() {
+    let ws = shop();
+    let local = ws.train();
+    let fake = FakeDataSphere::start(Faults::default());
+    let trained = run(&ws, &fake, &["train", "--remote"]);
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    // The job's log reached the user as it ran.
+    assert!(
+        stderr(&trained).contains("phase 2 epoch"),
+        "{}",
+        stderr(&trained)
+    );
+    let summary = json(&trained);
+    let remote = summary["model_id"].as_str().unwrap().to_string();
+    let job = summary["remote_job_id"].as_str().unwrap().to_string();
+    assert_ne!(remote, local);
+    assert_eq!(forecasts(&ws, &remote), forecasts(&ws, &local));
+    assert_eq!(summary["forecast_month"], "2026-11");
+    // The model is stored like a local one, told apart only by its job.
+    assert_eq!(
+        text(
+            &ws,
+            &format!("SELECT remote_job_id FROM models WHERE id = '{remote}'")
+        ),
+        job
+    );
+    assert_eq!(
+        ws.sql(&format!("SELECT active FROM models WHERE id = '{remote}'")),
+        1
+    );
+    assert_eq!(
+        text(
+            &ws,
+            &format!("SELECT state FROM remote_jobs WHERE id = '{job}'")
+        ),
+        "stored"
+    );
+    let listed = json(&run(&ws, &fake, &["models"]));
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["remote_job_id"] == job.as_str())
+    );
+    let out = run(&ws, &fake, &["forecast"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The job ran the uploaded binary, setting its executable bit first (jobs drop it).
+    let commands = fake.with(|s| s.commands.clone());
+    assert_eq!(commands.len(), 1);
+    assert!(
+        commands[0].starts_with("chmod +x /") && commands[0].contains(" __job --input /"),
+        "{}",
+        commands[0]
+    );
+}
+
+#[test]
+fn a_detached_job_is_picked_up_by_jobs_wait_and_stored_once() {
+    let ws = shop();
+    let fake = FakeDataSphere::start(Faults {
+        hold: Duration::from_secs(2),
+        ..Faults::default()
+    });
+    let out = run(&ws, &fake, &["train", "--remote", "--detach"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = job_id_of(&out);
+    let listed = json(&run(&ws, &fake, &["jobs"]));
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["state"], "running");
+    let shown = run(&ws, &fake, &["jobs", "show", &id]);
+    assert!(json(&shown)["datasphere_status"].as_str().unwrap().len() > 3);
+    let out = run(&ws, &fake, &["jobs", "wait", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 1);
+    // Again: nothing more is stored.
+    let again = ws
+        .plastinka()
+        .envs(fake.env())
+        .env("YC_OAUTH_TOKEN", OAUTH)
+        .args(["jobs", "wait", &id])
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("is done"));
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 1);
+    // The log reads back from the start.
+    let logs = ws
+        .plastinka()
+        .envs(fake.env())
+        .env("YC_OAUTH_TOKEN", OAUTH)
+        .args(["jobs", "logs", &id])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).contains("phase 2 epoch"),
+        "{}",
+        stderr(&logs)
+    );
+}
+
+#[test]
+fn passing_faults_are_retried_and_the_log_has_every_line_once() {
+    let ws = shop();
+    let fake = FakeDataSphere::start(Faults {
+        unavailable_first: 2,
+        put_503_once: true,
+        drop_logs_after: Some(3),
+        token_lifetime: Some(Duration::from_secs(2)),
+        hold: Duration::from_secs(3),
+        ..Faults::default()
+    });
+    let out = run(&ws, &fake, &["train", "--remote"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (unavailable, put_failures, streams, tokens) = fake.with(|s| {
+        (
+            s.unavailable_sent,
+            s.put_failures,
+            s.log_streams,
+            s.tokens_issued,
+        )
+    });
+    assert_eq!((unavailable, put_failures), (2, 1));
+    assert!(streams >= 2, "the dropped log stream was not reopened");
+    assert!(
+        tokens >= 2,
+        "a 2-second token was not renewed over a 3-second wait"
+    );
+    // Every job log line reached stderr exactly once, in order, across the dropped stream.
+    let job_lines: Vec<String> = fake.with(|s| {
+        s.jobs_logs()
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).trim_end().to_string())
+            .collect()
+    });
+    let printed = stderr(&out);
+    let printed: Vec<&str> = printed
+        .lines()
+        .filter(|l| job_lines.iter().any(|j| j == l))
+        .collect();
+    assert!(job_lines.len() > 3);
+    assert_eq!(
+        printed,
+        job_lines.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_failing_job_shows_its_exit_code_and_log_and_stores_nothing() {
+    let ws = shop();
+    let fake = FakeDataSphere::start(Faults {
+        damage_input: true,
+        ..Faults::default()
+    });
+    let out = run(&ws, &fake, &["train", "--remote"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("failed with exit code 1")
+            && err.contains("the plastinka job input is truncated"),
+        "{err}"
+    );
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 0);
+    assert_eq!(
+        ws.sql("SELECT count(*) FROM remote_jobs WHERE state = 'failed'"),
+        1
+    );
+}
+
+#[test]
+fn a_damaged_or_truncated_output_is_refused() {
+    for (faults, needle) in [
+        (
+            Faults {
+                damage_output: true,
+                ..Faults::default()
+            },
+            "damaged",
+        ),
+        (
+            Faults {
+                truncate_output: true,
+                ..Faults::default()
+            },
+            "truncated",
+        ),
+    ] {
+        let ws = shop();
+        let fake = FakeDataSphere::start(faults);
+        let out = run(&ws, &fake, &["train", "--remote"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{}", stderr(&out));
+        assert_eq!(ws.sql("SELECT count(*) FROM models"), 0);
+        assert_eq!(
+            ws.sql("SELECT count(*) FROM remote_jobs WHERE state = 'failed'"),
+            1
+        );
+    }
+}
+
+#[test]
+fn a_wait_killed_midway_leaves_the_job_to_jobs_wait() {
+    let ws = shop();
+    let fake = FakeDataSphere::start(Faults {
+        hold: Duration::from_secs(4),
+        ..Faults::default()
+    });
+    let mut child = ws
+        .process()
+        .envs(fake.env())
+        .env("YC_OAUTH_TOKEN", OAUTH)
+        .args(["train", "--remote"])
+        .spawn()
+        .unwrap();
+    // Killed once the job runs (its id is recorded by then).
+    let started = std::time::Instant::now();
+    while ws.sql("SELECT count(*) FROM remote_jobs WHERE state = 'running'") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let id = text(&ws, "SELECT id FROM remote_jobs");
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 0);
+    let out = run(&ws, &fake, &["jobs", "wait", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["remote_job_id"], id.as_str());
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 1);
+}
+
+#[test]
+fn a_cancelled_job_stays_cancelled() {
+    let ws = shop();
+    let fake = FakeDataSphere::start(Faults {
+        hold: Duration::from_secs(3),
+        ..Faults::default()
+    });
+    let id = job_id_of(&run(&ws, &fake, &["train", "--remote", "--detach"]));
+    let out = run(&ws, &fake, &["jobs", "cancel", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(text(&ws, "SELECT state FROM remote_jobs"), "cancelled");
+    let out = run(&ws, &fake, &["jobs", "wait", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cancelled"), "{}", stderr(&out));
+    assert_eq!(fake.with(|s| s.grpc_calls.get("Cancel").copied()), Some(1));
+}
+
+#[test]
+fn missing_settings_and_credentials_are_named() {
+    let ws = shop();
+    let out = ws.plastinka().args(["train", "--remote"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("remote.project_id"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ws
+        .plastinka()
+        .env("PLASTINKA_REMOTE_PROJECT_ID", "p")
+        .args(["train", "--remote"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("YC_SERVICE_ACCOUNT_KEY_FILE"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(ws.sql("SELECT count(*) FROM remote_jobs"), 0);
+}
