@@ -282,6 +282,42 @@ fn a_wait_killed_midway_leaves_the_job_to_jobs_wait() {
     assert_eq!(ws.sql("SELECT count(*) FROM models"), 1);
 }
 
+/// Ctrl-C while waiting: the job runs on, the user is told how to come back.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_waiting_leaves_the_job_running() {
+    let ws = shop();
+    let fake = FakeDataSphere::start(Faults {
+        hold: Duration::from_secs(3),
+        ..Faults::default()
+    });
+    let child = ws
+        .process()
+        .envs(fake.env())
+        .env("YC_OAUTH_TOKEN", OAUTH)
+        .args(["train", "--remote"])
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while ws.sql("SELECT count(*) FROM remote_jobs WHERE state = 'running'") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let id = text(&ws, "SELECT id FROM remote_jobs");
+    assert!(stderr(&out).contains(&format!("`plastinka jobs wait {id}`")), "{}", stderr(&out));
+    assert_eq!(text(&ws, "SELECT state FROM remote_jobs"), "running");
+    let out = run(&ws, &fake, &["jobs", "wait", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 #[test]
 fn a_cancelled_job_stays_cancelled() {
     let ws = shop();
