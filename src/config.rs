@@ -56,6 +56,11 @@ pub struct RemoteConfig {
 pub const CPU_INSTANCE_TYPES: [&str; 4] = ["c1.4", "c1.8", "c1.32", "c1.80"];
 pub const GPU_INSTANCE_TYPES: [&str; 7] = ["g1.1", "g1.2", "g1.4", "g2.1", "g2.2", "g2.4", "g2.8"];
 
+/// Whether a DataSphere configuration has a GPU (the job then trains on `cuda`).
+pub fn is_gpu_instance(instance_type: &str) -> bool {
+    GPU_INSTANCE_TYPES.contains(&instance_type)
+}
+
 impl Default for RemoteConfig {
     fn default() -> Self {
         Self {
@@ -236,6 +241,9 @@ pub struct DataConfig {
     pub default_release_gap_years: i32,
     /// Input files larger than this (MB) are refused before they are read.
     pub max_file_mb: u64,
+    /// Address space (MB) the child process that parses a workbook may use: a damaged
+    /// file whose header asks for a huge sheet is refused instead of exhausting memory.
+    pub workbook_memory_mb: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -257,6 +265,7 @@ impl Default for DataConfig {
             min_year: 1950,
             default_release_gap_years: 15,
             max_file_mb: 512,
+            workbook_memory_mb: 4096,
         }
     }
 }
@@ -365,6 +374,11 @@ impl Config {
                 "setting remote: poll_interval_seconds, timeout_seconds, retry_attempts and data_ttl_days must be at least 1",
             )
             .into());
+        }
+        if self.data.workbook_memory_mb < 64 {
+            return Err(
+                InputError::new("setting data.workbook_memory_mb: must be at least 64").into(),
+            );
         }
         if self.data.max_file_mb == 0 {
             return Err(InputError::new("setting data.max_file_mb: must be at least 1").into());

@@ -9,6 +9,8 @@ fn the_built_binary_needs_no_glibc_newer_than_the_job_image() {
     let found = plastinka::remote::binary::portability(&bytes).unwrap();
     assert!(found.x86_64_linux);
     assert_eq!(found.problem(), None, "{found:?}");
+    // Its backends marker says what it was built with.
+    assert_eq!(found.cuda, cfg!(feature = "cuda"), "{found:?}");
     // It does need glibc (it is dynamic): the check read its version needs.
     assert!(
         found.newest_glibc.is_some_and(|v| v >= (2, 17)),
@@ -21,7 +23,7 @@ fn a_binary_for_elsewhere_is_refused_with_what_to_build() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("plastinka");
     std::fs::write(&script, "#!/bin/sh\necho not elf\n").unwrap();
-    let err = plastinka::remote::binary::to_send(Some(&script))
+    let err = plastinka::remote::binary::to_send(Some(&script), None)
         .unwrap_err()
         .to_string();
     assert!(

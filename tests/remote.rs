@@ -312,7 +312,11 @@ fn ctrl_c_while_waiting_leaves_the_job_running() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     let id = text(&ws, "SELECT id FROM remote_jobs");
-    assert!(stderr(&out).contains(&format!("`plastinka jobs wait {id}`")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("`plastinka jobs wait {id}`")),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(text(&ws, "SELECT state FROM remote_jobs"), "running");
     let out = run(&ws, &fake, &["jobs", "wait", &id]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -357,5 +361,28 @@ fn missing_settings_and_credentials_are_named() {
         "{}",
         stderr(&out)
     );
+    assert_eq!(ws.sql("SELECT count(*) FROM remote_jobs"), 0);
+}
+
+/// A GPU configuration needs a CUDA build: refused before anything reaches DataSphere.
+#[test]
+fn a_gpu_configuration_needs_a_cuda_build() {
+    let ws = shop();
+    let fake = FakeDataSphere::start(Faults::default());
+    let out = ws
+        .plastinka()
+        .envs(fake.env())
+        .env("YC_OAUTH_TOKEN", OAUTH)
+        .env("PLASTINKA_REMOTE_INSTANCE_TYPE", "g1.1")
+        .args(["train", "--remote"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("g1.1 is a GPU configuration") && err.contains("--features cuda"),
+        "{err}"
+    );
+    assert!(fake.with(|s| s.grpc_calls.is_empty()));
     assert_eq!(ws.sql("SELECT count(*) FROM remote_jobs"), 0);
 }

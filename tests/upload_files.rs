@@ -247,3 +247,45 @@ fn only_plain_files_of_a_sane_size_are_read() {
     refused(&out, &["sales_big.csv", "data.max_file_mb"]);
     assert!(ws.db_litter().is_empty(), "{:?}", ws.db_litter());
 }
+
+/// A workbook whose sheet spans more cells than `data.workbook_memory_mb` holds is
+/// refused by name, and the reader's child stops at the limit instead of the machine's.
+#[test]
+fn a_workbook_too_big_to_unpack_is_refused_at_the_memory_limit() {
+    let ws = Workspace::new();
+    let path = ws.path("sales_2026-10.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (col, name) in SALES_HEADER.iter().enumerate() {
+        sheet.write_string(0, col as u16, *name).unwrap();
+    }
+    let row = sale("111", "Группа крови", "2500", "01.10.2026", "02.10.2026");
+    for (col, value) in row.iter().enumerate() {
+        sheet.write_string(1, col as u16, value.as_str()).unwrap();
+    }
+    // One stray cell far away: the sheet becomes 200,000 × 100 cells to unpack (about
+    // 640 MB as the reader holds them), for a file of a few KB.
+    sheet.write_string(199_999, 99, "x").unwrap();
+    book.save(&path).unwrap();
+    write_csv(
+        &ws.path("stock.csv"),
+        &STOCK_HEADER,
+        &[stock("111", "Группа крови", "2500", "01.10.2026", "1")],
+        ',',
+    );
+    let out = ws
+        .plastinka()
+        .env("PLASTINKA_DATA_WORKBOOK_MEMORY_MB", "256")
+        .args(["upload", "--stock"])
+        .arg(ws.path("stock.csv"))
+        .arg("--sales")
+        .arg(&path)
+        .args(["--stock-date", "2026-11-01"])
+        .output()
+        .unwrap();
+    refused(
+        &out,
+        &["sales_2026-10.xlsx", "data.workbook_memory_mb (256 MB)"],
+    );
+    assert!(!ws.db().exists());
+}

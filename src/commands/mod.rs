@@ -61,6 +61,7 @@ impl Context {
 
 pub fn run(cli: Cli) -> Result<()> {
     let config = Config::load(cli.config.as_deref())?;
+    crate::ingest::workbook::limit_child_memory(config.data.workbook_memory_mb);
     let db = cli
         .db
         .clone()

@@ -39,16 +39,25 @@ pub fn train(context: &Context, activate: bool, detach: bool) -> Result<()> {
         history.months[0].to_string(),
         history.months[history.months.len() - 1].to_string(),
     );
-    let input = JobInput {
-        history,
-        model: settings.model.clone(),
-        training: settings.training.clone(),
-    }
-    .to_bytes()?;
     let configured = Some(settings.remote.binary.trim())
         .filter(|b| !b.is_empty())
         .map(std::path::PathBuf::from);
-    let (binary_path, binary) = crate::remote::binary::to_send(configured.as_deref())?;
+    let instance_type = settings.remote.instance_type.as_str();
+    let gpu = crate::config::is_gpu_instance(instance_type);
+    let (binary_path, binary) =
+        crate::remote::binary::to_send(configured.as_deref(), gpu.then_some(instance_type))?;
+    // The configuration decides the device, not the local training.device: a GPU
+    // configuration trains on its GPU, a CPU one on its cores.
+    let training = crate::config::TrainingConfig {
+        device: if gpu { "cuda" } else { "cpu" }.to_string(),
+        ..settings.training.clone()
+    };
+    let input = JobInput {
+        history,
+        model: settings.model.clone(),
+        training,
+    }
+    .to_bytes()?;
     let remote = Remote::connect(&settings.remote)?;
     let job_id = submit(
         context, &remote, &binary, &input, months, &version, activate,

@@ -13,11 +13,20 @@ use calamine::{Data, DataType, Reader};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The hidden subcommand of the child.
 pub const CHILD_COMMAND: &str = "__read-workbook";
 
 static ISOLATING_BINARY: OnceLock<PathBuf> = OnceLock::new();
+
+/// `data.workbook_memory_mb`, passed to every child.
+static CHILD_MEMORY_MB: AtomicU64 = AtomicU64::new(4096);
+
+/// The address space each child may use from now on (`data.workbook_memory_mb`).
+pub fn limit_child_memory(mb: u64) {
+    CHILD_MEMORY_MB.store(mb, Ordering::Relaxed);
+}
 
 /// Parse workbooks in children of `binary` (the running plastinka) from now on.
 pub fn isolate_in(binary: PathBuf) {
@@ -68,6 +77,7 @@ fn in_child(
     let mut child = std::process::Command::new(binary)
         .arg(CHILD_COMMAND)
         .arg(path)
+        .arg(CHILD_MEMORY_MB.load(Ordering::Relaxed).to_string())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -132,7 +142,10 @@ fn in_child(
         }
         _ => Err(InputError::in_file(
             path,
-            format!("not a readable Excel workbook (it is damaged: the reader crashed, {status})"),
+            format!(
+                "not a readable Excel workbook: the reader crashed ({status}); the file is damaged, or its sheet needs more than data.workbook_memory_mb ({} MB)",
+                CHILD_MEMORY_MB.load(Ordering::Relaxed)
+            ),
         )
         .into()),
     }
@@ -140,7 +153,10 @@ fn in_child(
 
 /// The child: reads a workbook from stdin, writes its rows to stdout; exit 2 with the
 /// message on stderr when the file is refused.
-pub fn serve(path: &Path) -> i32 {
+pub fn serve(path: &Path, memory_mb: Option<u64>) -> i32 {
+    if let Some(mb) = memory_mb {
+        limit_address_space(mb);
+    }
     let mut bytes = Vec::new();
     if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
         eprintln!("error: {}: cannot read: {e}", path.display());
@@ -165,6 +181,24 @@ pub fn serve(path: &Path) -> i32 {
         (_, Err(_)) => 1,
     }
 }
+
+/// Caps this process's address space, so an allocation past it fails (and the process
+/// aborts) instead of the machine running out of memory.
+#[cfg(unix)]
+fn limit_address_space(mb: u64) {
+    let bytes = mb.saturating_mul(1 << 20) as libc::rlim_t;
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: bytes,
+    };
+    // SAFETY: setrlimit reads the struct it is given and touches nothing else.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_AS, &limit);
+    }
+}
+
+#[cfg(not(unix))]
+fn limit_address_space(_mb: u64) {}
 
 /// An `.xlsx` is a zip: a few MB can unpack to gigabytes. Its directory says how much.
 fn check_unpacked_size(path: &Path, bytes: &[u8]) -> Result<()> {

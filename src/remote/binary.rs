@@ -18,6 +18,43 @@ pub struct Portability {
     pub interpreter: Option<String>,
     /// The newest `GLIBC_x.y` symbol version it needs.
     pub newest_glibc: Option<(u32, u32)>,
+    /// Whether it was built with the CUDA backend (`--features cuda`), read from the
+    /// marker every build carries.
+    pub cuda: bool,
+}
+
+/// Names the compute backends built in. Kept in the binary (`#[used]`) so that
+/// `train --remote` can tell whether a binary it is about to send to a GPU
+/// configuration can use the GPU; written to end with `;` so it can be read back.
+#[used]
+static BACKENDS: &[u8] = if cfg!(feature = "cuda") {
+    b"\x7fplastinka-backends=cpu,cuda;"
+} else {
+    b"\x7fplastinka-backends=cpu;"
+};
+
+/// Whether `bytes` carry a backends marker naming cuda. The marker's prefix is written
+/// reversed here, so the search itself does not plant a copy of it in the binary.
+fn has_cuda(bytes: &[u8]) -> bool {
+    let prefix: Vec<u8> = b"=sdnekcab-aknitsalp\x7f".iter().rev().copied().collect();
+    let mut rest = bytes;
+    while let Some(at) = find(rest, &prefix) {
+        let tail = &rest[at + prefix.len()..];
+        let end = tail.iter().take(64).position(|&b| b == b';');
+        if let Some(end) = end
+            && tail[..end]
+                .split(|&b| b == b',')
+                .any(|name| name == b"cuda")
+        {
+            return true;
+        }
+        rest = &rest[at + 1..];
+    }
+    false
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 impl Portability {
@@ -43,6 +80,7 @@ pub fn portability(bytes: &[u8]) -> Result<Portability> {
             x86_64_linux: false,
             interpreter: None,
             newest_glibc: None,
+            cuda: false,
         });
     };
     let header = elf.elf_header();
@@ -96,6 +134,7 @@ pub fn portability(bytes: &[u8]) -> Result<Portability> {
         x86_64_linux,
         interpreter,
         newest_glibc: newest,
+        cuda: has_cuda(bytes),
     })
 }
 
@@ -108,8 +147,9 @@ fn glibc_version(name: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// The binary to send and its bytes: `configured` (remote.binary) or the running one,
-/// refused with the reason and what to build when the job image could not run it.
-pub fn to_send(configured: Option<&Path>) -> Result<(PathBuf, Vec<u8>)> {
+/// refused with the reason and what to build when the job image could not run it, or
+/// when `gpu` (a GPU configuration) and it was built without CUDA.
+pub fn to_send(configured: Option<&Path>, gpu: Option<&str>) -> Result<(PathBuf, Vec<u8>)> {
     let path = match configured {
         Some(p) => p.to_path_buf(),
         None => std::env::current_exe().context("cannot find the running binary")?,
@@ -120,6 +160,16 @@ pub fn to_send(configured: Option<&Path>) -> Result<(PathBuf, Vec<u8>)> {
         return Err(crate::error::InputError::new(format!(
             "{} cannot run on a DataSphere job: {problem}. Build the Linux x86-64 binary on a system with glibc ≤ 2.35 (`cargo build --release` on Ubuntu 22.04 or Debian 12, whose build needs at most 2.34), and name it in remote.binary",
             path.display()
+        ))
+        .into());
+    }
+    if let Some(instance_type) = gpu
+        && !portability.cuda
+    {
+        return Err(crate::error::InputError::new(format!(
+            "remote.instance_type {instance_type} is a GPU configuration and {} was built without CUDA, so the job would train on its CPU: build with `cargo build --release --features cuda` and name that binary in remote.binary, or choose a CPU configuration ({})",
+            path.display(),
+            crate::config::CPU_INSTANCE_TYPES.join(", ")
         ))
         .into());
     }
@@ -139,8 +189,19 @@ mod tests {
             x86_64_linux: true,
             interpreter: Some("/lib64/ld-linux-x86-64.so.2".into()),
             newest_glibc: Some((2, 36)),
+            cuda: false,
         };
         assert!(newer.problem().unwrap().contains("glibc 2.36"));
         assert!(portability(b"#!/bin/sh\n").unwrap().problem().is_some());
+    }
+
+    #[test]
+    fn the_backends_marker_is_read_back() {
+        assert!(has_cuda(b"..\x7fplastinka-backends=cpu,cuda;.."));
+        assert!(!has_cuda(b"..\x7fplastinka-backends=cpu;..cuda;"));
+        // A marker cut short, or a name that only starts like it, is not cuda.
+        assert!(!has_cuda(b"..\x7fplastinka-backends=cpu,cud"));
+        assert!(!has_cuda(b"\x7fplastinka-backends=cpu,cudax;"));
+        assert_eq!(has_cuda(BACKENDS), cfg!(feature = "cuda"));
     }
 }
