@@ -1,20 +1,23 @@
 //! One training run of a network: epochs of shuffled batches (Adam with coupled weight
 //! decay, cosine warm restarts stepped per batch, gradient clipping, SWA in the
-//! retraining phase), early stopping on a validation set when there is one.
+//! retraining phase), early stopping on a validation set when there is one. Each batch
+//! is split over the training threads (see [`gradients`]).
 
+use super::adam::Adam;
 use super::dataset::{Features, Sample};
+use super::dropout::Dropout;
 use super::loss::{PinballLoss, quantile_weights};
 use super::tide::{Tide, Widths};
 use super::train::EpochReport;
 use crate::config::{ModelConfig, TrainingConfig};
 use anyhow::Result;
-use burn::grad_clipping::GradientClippingConfig;
-use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, decay::WeightDecayConfig};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rayon::prelude::*;
 use std::time::Instant;
 
 pub struct Fitted {
@@ -38,39 +41,37 @@ pub fn learning_rate(base: f64, step: usize, first: usize, mult: usize) -> f64 {
     base * (1.0 + (std::f64::consts::PI * progress).cos()) / 2.0
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What one run trains on and how.
+pub struct Plan<'a> {
+    pub features: &'a Features,
+    pub samples: &'a [Sample],
+    pub validation: Option<&'a [Sample]>,
+    pub widths: Widths,
+    pub model: &'a ModelConfig,
+    pub training: &'a TrainingConfig,
+    pub epochs: usize,
+    pub phase: u8,
+}
+
 pub fn fit(
-    features: &Features,
-    samples: &[Sample],
-    validation: Option<&[Sample]>,
-    widths: Widths,
-    model_config: &ModelConfig,
-    training: &TrainingConfig,
-    epochs: usize,
-    phase: u8,
+    plan: &Plan,
     plain: &Device,
     progress: &mut (dyn FnMut(EpochReport) + Send),
 ) -> Result<Fitted> {
+    let Plan {
+        samples,
+        training,
+        epochs,
+        phase,
+        ..
+    } = *plan;
     let plain = plain.clone();
     let device = plain.clone().autodiff();
     device.seed(training.seed);
     plain.seed(training.seed);
     let mut rng = StdRng::seed_from_u64(training.seed);
-    let mut model = Tide::new(model_config, widths, &device);
-    let mut optimizer = AdamConfig::new()
-        .with_weight_decay(Some(WeightDecayConfig::new(training.weight_decay as f32)))
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(
-            training.gradient_clip_norm as f32,
-        )))
-        .init();
-    let weights = quantile_weights(
-        &model_config.quantiles,
-        training.sigma_left,
-        training.sigma_right,
-    );
-    let loss_fn = PinballLoss::new(&model_config.quantiles, &weights, &device);
-    let valid_loss_fn = PinballLoss::new(&model_config.quantiles, &weights, &plain);
-    let lags = model_config.lags;
+    let mut model = Tide::new(plan.model, plan.widths, &device);
+    let mut optimizer = Adam::new(training.weight_decay, training.gradient_clip_norm);
     let mut order: Vec<usize> = (0..samples.len()).collect();
     let mut step = 0usize;
     let mut best: Option<(f64, usize, Tide)> = None;
@@ -80,11 +81,7 @@ pub fn fit(
     let started = Instant::now();
     let mut epochs_run = 0;
     let mut batch_samples = Vec::with_capacity(training.batch_size);
-    // SWA in the retraining phase only: phase 1 stops early and keeps its raw weights,
-    // as the original's did.
-    let swa_start = (phase == 2 && training.swa)
-        .then(|| (training.swa_epoch_start * epochs as f64).floor() as usize);
-    let mut swa_from: Option<f64> = None;
+    let mut schedule = Schedule::new(training, epochs, phase);
     let mut averager = super::swa::Averager::default();
     for epoch in 1..=epochs {
         order.shuffle(&mut rng);
@@ -92,50 +89,20 @@ pub fn fit(
         for chunk in order.chunks(training.batch_size) {
             batch_samples.clear();
             batch_samples.extend(chunk.iter().map(|&k| samples[k]));
-            let batch = features.batch(&batch_samples, lags, &device);
-            let output = model.forward(batch.inputs);
-            let loss = loss_fn.forward(output, batch.target, batch.weight);
-            let value = scalar(loss.clone())?;
+            let (value, grads) = gradients(plan, &model, &batch_samples, step, &device)?;
             loss_sum += value * chunk.len() as f64;
             loss_weight += chunk.len() as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let scheduled = learning_rate(
-                training.learning_rate,
-                step,
-                training.lr_restart_steps,
-                training.lr_restart_mult,
-            );
-            let lr = match swa_start {
-                Some(start) if epoch > start => {
-                    let from = *swa_from.get_or_insert(scheduled);
-                    super::swa::learning_rate(
-                        from,
-                        training.swa_lr,
-                        epoch - start,
-                        training.swa_annealing_epochs,
-                    )
-                }
-                _ => scheduled,
-            };
-            model = optimizer.step(lr, model, grads);
+            model = optimizer.step(schedule.rate(step, epoch), model, grads)?;
             step += 1;
         }
         windows_seen += samples.len();
         epochs_run = epoch;
-        if swa_start.is_some_and(|start| epoch > start) {
+        if schedule.averaging(epoch) {
             averager.add(&model.valid())?;
         }
         last_train_loss = loss_sum / loss_weight.max(1.0);
-        let valid_loss = match validation {
-            Some(v) => {
-                let frozen = model.valid();
-                let batch = features.batch(v, lags, &plain);
-                Some(scalar(valid_loss_fn.forward(
-                    frozen.forward(batch.inputs),
-                    batch.target,
-                    batch.weight,
-                ))?)
-            }
+        let valid_loss = match plan.validation {
+            Some(v) => Some(validation_loss(plan, &model.valid(), v, &plain)?),
             None => None,
         };
         progress(EpochReport {
@@ -181,6 +148,185 @@ pub fn fit(
         windows_seen,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The learning rate of each step: cosine warm restarts, then, in the retraining phase
+/// with SWA from `swa_epoch_start × epochs` on, SWALR's anneal from the rate reached.
+/// Phase 1 stops early and keeps its raw weights, as the original's did.
+struct Schedule<'a> {
+    training: &'a TrainingConfig,
+    swa_start: Option<usize>,
+    swa_from: Option<f64>,
+}
+
+impl<'a> Schedule<'a> {
+    fn new(training: &'a TrainingConfig, epochs: usize, phase: u8) -> Self {
+        Self {
+            training,
+            swa_start: (phase == 2 && training.swa)
+                .then(|| (training.swa_epoch_start * epochs as f64).floor() as usize),
+            swa_from: None,
+        }
+    }
+
+    fn averaging(&self, epoch: usize) -> bool {
+        self.swa_start.is_some_and(|start| epoch > start)
+    }
+
+    fn rate(&mut self, step: usize, epoch: usize) -> f64 {
+        let t = self.training;
+        let scheduled = learning_rate(t.learning_rate, step, t.lr_restart_steps, t.lr_restart_mult);
+        match self.swa_start {
+            Some(start) if epoch > start => {
+                let from = *self.swa_from.get_or_insert(scheduled);
+                super::swa::learning_rate(from, t.swa_lr, epoch - start, t.swa_annealing_epochs)
+            }
+            _ => scheduled,
+        }
+    }
+}
+
+/// The fewest samples a worker is given: below this a split costs more than it saves.
+const MIN_SHARD: usize = 32;
+
+/// The rows of a batch of `len` samples each of `workers` workers takes: contiguous,
+/// in order, sizes differing by at most one.
+pub fn shards(len: usize, workers: usize) -> Vec<std::ops::Range<usize>> {
+    let n = workers.min(len.div_ceil(MIN_SHARD)).max(1);
+    let (size, extra) = (len / n, len % n);
+    let mut start = 0;
+    (0..n)
+        .map(|k| {
+            let end = start + size + usize::from(k < extra);
+            let range = start..end;
+            start = end;
+            range
+        })
+        .collect()
+}
+
+/// The loss and gradients of one batch, split over the thread pool's workers. Each
+/// worker runs forward and backward on its rows with its own copy of the weights — its
+/// own autodiff leaves, so the workers' graphs never meet — and the gradients are summed
+/// in row order: the same seed and thread count give the same model. Dropout masks
+/// depend on a row's place in the batch, not on the worker, so the thread count changes
+/// only the order of float additions.
+fn gradients(
+    plan: &Plan,
+    model: &Tide,
+    batch: &[Sample],
+    step: usize,
+    device: &Device,
+) -> Result<(f64, GradientsParams)> {
+    let parts: Vec<_> = shards(batch.len(), rayon::current_num_threads())
+        .into_iter()
+        .map(|rows| (rows, model.clone().map(&mut Fork)))
+        .collect();
+    let results: Vec<Result<(f64, GradientsParams)>> = parts
+        .into_par_iter()
+        .map(|(rows, replica)| {
+            let offset = rows.start;
+            let part = &batch[rows];
+            let inputs = plan.features.batch(part, plan.model.lags, device);
+            let mut dropout = Dropout::new(
+                plan.model.dropout,
+                plan.training.seed,
+                step as u64,
+                offset,
+                part.len(),
+            );
+            let output = replica.forward_train(inputs.inputs, &mut dropout);
+            let loss = loss_function(plan, device).share(
+                output,
+                inputs.target,
+                inputs.weight,
+                batch.len(),
+            );
+            let value = scalar(loss.clone())?;
+            Ok((
+                value,
+                GradientsParams::from_grads(loss.backward(), &replica),
+            ))
+        })
+        .collect();
+    let mut total = 0.0;
+    let mut grads = Vec::with_capacity(results.len());
+    for result in results {
+        let (value, g) = result?;
+        total += value;
+        grads.push(g);
+    }
+    Ok((total, sum_gradients(model, grads)))
+}
+
+fn loss_function(plan: &Plan, device: &Device) -> PinballLoss {
+    let t = plan.training;
+    let weights = quantile_weights(&plan.model.quantiles, t.sigma_left, t.sigma_right);
+    PinballLoss::new(&plan.model.quantiles, &weights, device)
+}
+
+/// A copy of the weights on fresh autodiff leaves with the same parameter ids, so its
+/// gradients are found under the ids the optimizer knows.
+struct Fork;
+
+impl ModuleMapper for Fork {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|tensor| tensor.detach().require_grad())
+    }
+}
+
+/// The workers' gradients added up parameter by parameter, in worker order.
+fn sum_gradients(model: &Tide, mut parts: Vec<GradientsParams>) -> GradientsParams {
+    if parts.len() == 1 {
+        return parts.remove(0);
+    }
+    struct Sum<'a> {
+        parts: &'a mut [GradientsParams],
+        total: GradientsParams,
+    }
+    impl ModuleVisitor for Sum<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let mut sum: Option<Tensor<D>> = None;
+            for part in self.parts.iter_mut() {
+                if let Some(g) = part.remove::<D>(param.id) {
+                    sum = Some(match sum {
+                        Some(s) => s + g,
+                        None => g,
+                    });
+                }
+            }
+            if let Some(sum) = sum {
+                self.total.register(param.id, sum);
+            }
+        }
+    }
+    let mut sum = Sum {
+        parts: &mut parts,
+        total: GradientsParams::new(),
+    };
+    model.visit(&mut sum);
+    sum.total
+}
+
+/// Samples per validation chunk: bounded memory for any number of products.
+const VALIDATION_CHUNK: usize = 2048;
+
+/// The validation loss, in chunks spread over the workers and added in order.
+fn validation_loss(plan: &Plan, model: &Tide, samples: &[Sample], device: &Device) -> Result<f64> {
+    let loss = loss_function(plan, device);
+    let shares: Vec<Result<f64>> = samples
+        .par_chunks(VALIDATION_CHUNK)
+        .map(|chunk| {
+            let batch = plan.features.batch(chunk, plan.model.lags, device);
+            scalar(loss.share(
+                model.forward(batch.inputs),
+                batch.target,
+                batch.weight,
+                samples.len(),
+            ))
+        })
+        .collect();
+    shares.into_iter().sum()
 }
 
 /// The value of a one-element tensor; a failed read is an error, never a silent NaN.

@@ -49,11 +49,26 @@ impl PinballLoss {
         target: Tensor<2>,
         sample_weight: Tensor<2>,
     ) -> Tensor<1> {
+        let [rows, _] = forecast.dims();
+        self.share(forecast, target, sample_weight, rows)
+    }
+
+    /// This part's share of the loss of a batch of `batch` samples: its weighted sum
+    /// over `batch`, so the shares of a split batch add up to the batch's loss.
+    pub fn share(
+        &self,
+        forecast: Tensor<2>,
+        target: Tensor<2>,
+        sample_weight: Tensor<2>,
+        batch: usize,
+    ) -> Tensor<1> {
         let e = target - forecast;
         let q = self.quantiles.clone();
         let rho = (e.clone() * q.clone()).max_pair(e * q.sub_scalar(1.0));
         let per_sample = (rho * self.weights.clone()).sum_dim(1);
-        (per_sample * sample_weight).mean()
+        (per_sample * sample_weight)
+            .sum()
+            .div_scalar(batch.max(1) as f32)
     }
 }
 
@@ -99,5 +114,17 @@ mod tests {
             .try_into_vec::<f32>()
             .unwrap();
         assert!((value[0] - (0.9 + 1.15) / 2.0).abs() < 1e-6, "{value:?}");
+        // Each sample alone, as its share of the batch of two: 0.9 / 2 and 1.15 / 2.
+        let share = |forecast: [f32; 3], target: f32, weight: f32| -> f32 {
+            let f = Tensor::<1>::from_floats(forecast.as_slice(), &device).reshape([1, 3]);
+            let t = Tensor::<1>::from_floats([target].as_slice(), &device).reshape([1, 1]);
+            let w = Tensor::<1>::from_floats([weight].as_slice(), &device).reshape([1, 1]);
+            loss.share(f, t, w, 2)
+                .into_data()
+                .try_into_vec::<f32>()
+                .unwrap()[0]
+        };
+        assert!((share([0.0, 1.0, 3.0], 1.0, 2.0) - 0.45).abs() < 1e-6);
+        assert!((share([1.0, 1.0, 1.0], 0.0, 1.0) - 0.575).abs() < 1e-6);
     }
 }

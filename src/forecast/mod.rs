@@ -1,7 +1,9 @@
 //! The forecasting brain: dataset, TiDE, loss, metrics, baselines, training, prediction.
 
+pub mod adam;
 pub mod baselines;
 pub mod dataset;
+pub mod dropout;
 pub mod ewm;
 pub mod fit;
 pub mod history;

@@ -5,19 +5,20 @@
 //! calendar covariates of the input months and the target month; `statics` (B, S).
 //! Output (B, Q): one value per quantile, in scaled space.
 
+use super::dropout::Dropout;
 use crate::config::ModelConfig;
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-/// `y = Dropout(W2·ReLU(W1·x)) + Ws·x`, then LayerNorm if enabled.
+/// `y = Dropout(W2·ReLU(W1·x)) + Ws·x`, then LayerNorm if enabled. Dropout is applied
+/// in training only, by the masks the training step passes in ([`Dropout`]).
 #[derive(Module, Debug)]
 pub struct ResidualBlock {
     dense: Linear,
     out: Linear,
     skip: Linear,
-    dropout: Dropout,
     norm: Option<LayerNorm>,
 }
 
@@ -33,16 +34,19 @@ impl ResidualBlock {
             dense: LinearConfig::new(input, hidden).init(device),
             out: LinearConfig::new(hidden, output).init(device),
             skip: LinearConfig::new(input, output).init(device),
-            dropout: DropoutConfig::new(config.dropout).init(),
             norm: config
                 .use_layer_norm
                 .then(|| LayerNormConfig::new(output).init(device)),
         }
     }
 
-    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    pub fn forward(&self, x: Tensor<2>, dropout: Option<&mut Dropout>) -> Tensor<2> {
         let h = relu(self.dense.forward(x.clone()));
-        let y = self.dropout.forward(self.out.forward(h)) + self.skip.forward(x);
+        let mut y = self.out.forward(h);
+        if let Some(dropout) = dropout {
+            y = dropout.apply(y);
+        }
+        let y = y + self.skip.forward(x);
         match &self.norm {
             Some(norm) => norm.forward(y),
             None => y,
@@ -187,7 +191,17 @@ impl Tide {
         out
     }
 
+    /// The forecast, as used after training: no dropout.
     pub fn forward(&self, batch: Batch) -> Tensor<2> {
+        self.run(batch, None)
+    }
+
+    /// The forecast in a training step, with that step's dropout masks.
+    pub fn forward_train(&self, batch: Batch, dropout: &mut Dropout) -> Tensor<2> {
+        self.run(batch, Some(dropout))
+    }
+
+    fn run(&self, batch: Batch, mut dropout: Option<&mut Dropout>) -> Tensor<2> {
         let Batch {
             lookback,
             past,
@@ -206,8 +220,8 @@ impl Tide {
             }
             None => (lookback, None),
         };
-        let past = project(&self.past_projection, past);
-        let future = project(&self.future_projection, future);
+        let past = project(&self.past_projection, past, dropout.as_deref_mut());
+        let future = project(&self.future_projection, future, dropout.as_deref_mut());
         let [_, steps, future_width] = future.dims();
         let future_last = future
             .clone()
@@ -218,15 +232,12 @@ impl Tide {
             1,
         );
         let mut e = encoder_input;
-        for block in &self.encoder {
-            e = block.forward(e);
-        }
-        for block in &self.decoder {
-            e = block.forward(e);
+        for block in self.encoder.iter().chain(&self.decoder) {
+            e = block.forward(e, dropout.as_deref_mut());
         }
         let temporal = self
             .temporal_decoder
-            .forward(Tensor::cat(vec![e, future_last], 1));
+            .forward(Tensor::cat(vec![e, future_last], 1), dropout);
         let y = temporal + self.lookback_skip.forward(lookback);
         debug_assert_eq!(y.dims(), [b, self.quantiles]);
         let _ = (lags, self.decoder_output_dim);
@@ -257,11 +268,15 @@ fn affine_invert(affine: &Linear, y: Tensor<2>) -> Tensor<2> {
 }
 
 /// Applies a per-time-step projection (or none) to (B, T, W).
-fn project(block: &Option<ResidualBlock>, x: Tensor<3>) -> Tensor<3> {
+fn project(
+    block: &Option<ResidualBlock>,
+    x: Tensor<3>,
+    dropout: Option<&mut Dropout>,
+) -> Tensor<3> {
     match block {
         Some(block) => {
             let [b, t, w] = x.dims();
-            let y = block.forward(x.reshape([b * t, w]));
+            let y = block.forward(x.reshape([b * t, w]), dropout);
             let [_, out] = y.dims();
             y.reshape([b, t, out])
         }

@@ -30,7 +30,7 @@ pub struct EpochReport {
 }
 
 pub use super::fit::learning_rate;
-use super::fit::{Fitted, fit};
+use super::fit::{Fitted, Plan, fit};
 /// Everything a training run produces.
 pub use super::predict::BaselineEvaluation;
 use super::predict::{predict, score_holdout};
@@ -224,18 +224,17 @@ fn phase_one(
         statics: features.static_width(),
         quantiles: model.quantiles.len(),
     };
-    let run = fit(
-        &features,
-        &train,
-        Some(&valid),
+    let plan = Plan {
+        features: &features,
+        samples: &train,
+        validation: Some(&valid),
         widths,
         model,
         training,
-        training.max_epochs,
-        1,
-        device,
-        progress,
-    )?;
+        epochs: training.max_epochs,
+        phase: 1,
+    };
+    let run = fit(&plan, device, progress)?;
     let (validation, baselines) = score_holdout(
         history,
         &features,
@@ -290,9 +289,17 @@ fn phase_two(
         training.min_sales_months,
         training.sample_weight_alpha,
     );
-    let run = fit(
-        &features, &train, None, widths, model, training, epochs, 2, device, progress,
-    )?;
+    let plan = Plan {
+        features: &features,
+        samples: &train,
+        validation: None,
+        widths,
+        model,
+        training,
+        epochs,
+        phase: 2,
+    };
+    let run = fit(&plan, device, progress)?;
     let next = features.next_month_samples();
     let forecasts = predict(&features, &next, &run.best_model, model.lags, device)?
         .into_iter()
@@ -431,6 +438,35 @@ pub(crate) mod tests {
         // (the weight bytes differ: burn gives every parameter a fresh random id)
         assert_eq!(a.forecasts, b.forecasts);
         assert_eq!(a.best_epoch, b.best_epoch);
+    }
+
+    /// Batches split over two workers: the same seed and thread count give the same
+    /// model, and one thread gives the same model up to the order of float additions.
+    #[test]
+    fn split_batches_train_the_same_model_every_time() {
+        let (model, training) = tiny_config();
+        let model = ModelConfig {
+            dropout: 0.3,
+            ..model
+        };
+        let run = |threads: usize| {
+            let training = TrainingConfig {
+                max_epochs: 5,
+                batch_size: 64, // two shards of the ~40 windows (fit::shards)
+                threads,
+                ..training.clone()
+            };
+            train(&tiny_history(), &model, &training, &mut |_| {}).unwrap()
+        };
+        let (a, b, one) = (run(2), run(2), run(1));
+        assert_eq!(a.forecasts, b.forecasts);
+        assert_eq!(a.validation_loss, b.validation_loss);
+        assert!(
+            (a.validation_loss - one.validation_loss).abs() < 1e-4 * one.validation_loss.abs(),
+            "{} vs {}",
+            a.validation_loss,
+            one.validation_loss
+        );
     }
 
     /// `training.threads` used to be ignored once any thread pool existed in the process:
