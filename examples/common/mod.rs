@@ -90,3 +90,9 @@ pub fn peak_memory() -> String {
     };
     read().unwrap_or_else(|| "unknown".into())
 }
+
+/// Resets this process's VmHWM to its current resident memory (Linux: `clear_refs` 5),
+/// so the next `peak_memory` is the peak of what ran since.
+pub fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
