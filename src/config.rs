@@ -56,6 +56,15 @@ pub struct RemoteConfig {
 pub const CPU_INSTANCE_TYPES: [&str; 4] = ["c1.4", "c1.8", "c1.32", "c1.80"];
 pub const GPU_INSTANCE_TYPES: [&str; 7] = ["g1.1", "g1.2", "g1.4", "g2.1", "g2.2", "g2.4", "g2.8"];
 
+/// The vCPUs of a CPU configuration (`c1.N` has N), which a job's `training.threads = 0`
+/// resolves to; None for GPU configurations, which train on their GPU.
+pub fn instance_vcpus(instance_type: &str) -> Option<usize> {
+    CPU_INSTANCE_TYPES
+        .contains(&instance_type)
+        .then(|| instance_type.strip_prefix("c1.")?.parse().ok())
+        .flatten()
+}
+
 /// Whether a DataSphere configuration has a GPU (the job then trains on `cuda`).
 pub fn is_gpu_instance(instance_type: &str) -> bool {
     GPU_INSTANCE_TYPES.contains(&instance_type)
@@ -375,6 +384,12 @@ impl Config {
             )
             .into());
         }
+        if !(1..=168).contains(&remote.max_wait_hours) {
+            return Err(InputError::new(
+                "setting remote.max_wait_hours: between 1 and 168 (a week); `plastinka jobs wait` picks a job up later",
+            )
+            .into());
+        }
         if self.data.workbook_memory_mb < 64 {
             return Err(
                 InputError::new("setting data.workbook_memory_mb: must be at least 64").into(),
@@ -462,6 +477,14 @@ mod tests {
         assert_eq!(config.data.min_year, 1960);
         assert_eq!(config.data.confidence_saturation_copies, 3);
         assert_eq!(config.data.default_release_gap_years, 15);
+    }
+
+    #[test]
+    fn cpu_configurations_name_their_vcpus() {
+        assert_eq!(instance_vcpus("c1.4"), Some(4));
+        assert_eq!(instance_vcpus("c1.80"), Some(80));
+        assert_eq!(instance_vcpus("g1.1"), None);
+        assert_eq!(instance_vcpus("c1.5"), None);
     }
 
     #[test]

@@ -25,9 +25,36 @@ fn run(ws: &Workspace, fake: &FakeDataSphere, args: &[&str]) -> std::process::Ou
     out
 }
 
+/// Neither the OAuth token nor an IAM token the fake issued (`iam-N`) was printed.
 fn assert_no_secret(out: &std::process::Output) {
     let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(out));
     assert!(!printed.contains(OAUTH), "the token was printed: {printed}");
+    assert!(
+        !has_iam_token(printed.as_bytes()),
+        "an IAM token was printed: {printed}"
+    );
+}
+
+fn has_iam_token(bytes: &[u8]) -> bool {
+    bytes
+        .windows(5)
+        .any(|w| w.starts_with(b"iam-") && w[4].is_ascii_digit())
+}
+
+/// No token in any file the database consists of.
+fn assert_database_holds_no_secret(ws: &Workspace) {
+    for entry in std::fs::read_dir(ws.db().parent().unwrap()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            let oauth = OAUTH.as_bytes();
+            assert!(
+                !bytes.windows(oauth.len()).any(|w| w == oauth) && !has_iam_token(&bytes),
+                "a token is stored in {}",
+                path.display()
+            );
+        }
+    }
 }
 
 /// Stored forecasts of a model for November, as text.
@@ -54,7 +81,15 @@ fn job_id_of(out: &std::process::Output) -> String {
 #[test]
 fn a_remote_run_stores_the_same_model_a_local_run_does() {
     let ws = shop();
-    let local = ws.train();
+    // The default configuration, c1.4, trains with its 4 vCPUs; locally the same count.
+    let out = ws
+        .plastinka()
+        .env("PLASTINKA_TRAINING_THREADS", "4")
+        .args(["--json", "train"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let local = json(&out)["model_id"].as_str().unwrap().to_string();
     let fake = FakeDataSphere::start(Faults::default());
     let trained = run(&ws, &fake, &["train", "--remote"]);
     assert!(trained.status.success(), "{}", stderr(&trained));
@@ -67,8 +102,20 @@ fn a_remote_run_stores_the_same_model_a_local_run_does() {
     let summary = json(&trained);
     let remote = summary["model_id"].as_str().unwrap().to_string();
     let job = summary["remote_job_id"].as_str().unwrap().to_string();
-    assert_ne!(remote, local);
     assert_eq!(forecasts(&ws, &remote), forecasts(&ws, &local));
+    let threads = |model: &str| {
+        text(
+            &ws,
+            &format!(
+                "SELECT json_extract(config_json, '$.training.threads') || '' FROM models WHERE id = '{model}'"
+            ),
+        )
+    };
+    assert_eq!(
+        (threads(&remote), threads(&local)),
+        ("4".into(), "4".into())
+    );
+    assert_database_holds_no_secret(&ws);
     assert_eq!(summary["forecast_month"], "2026-11");
     // The model is stored like a local one, told apart only by its job.
     assert_eq!(
@@ -122,8 +169,10 @@ fn a_detached_job_is_picked_up_by_jobs_wait_and_stored_once() {
     let listed = json(&run(&ws, &fake, &["jobs"]));
     assert_eq!(listed[0]["id"], id.as_str());
     assert_eq!(listed[0]["state"], "running");
-    let shown = run(&ws, &fake, &["jobs", "show", &id]);
-    assert!(json(&shown)["datasphere_status"].as_str().unwrap().len() > 3);
+    let shown = json(&run(&ws, &fake, &["jobs", "show", &id]));
+    let status = shown["datasphere_status"].as_str().unwrap();
+    assert!(matches!(status, "EXECUTING" | "SUCCESS"), "{status}");
+    assert_eq!(shown["job"]["state"], "running");
     let out = run(&ws, &fake, &["jobs", "wait", &id]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(ws.sql("SELECT count(*) FROM models"), 1);
@@ -221,35 +270,119 @@ fn a_failing_job_shows_its_exit_code_and_log_and_stores_nothing() {
     );
 }
 
+/// A model damaged by the job itself ends the job as failed; a download cut short is a
+/// passing fault: the job stays open and `jobs wait` stores it once the transfer works.
 #[test]
-fn a_damaged_or_truncated_output_is_refused() {
-    for (faults, needle) in [
-        (
-            Faults {
-                damage_output: true,
-                ..Faults::default()
-            },
-            "damaged",
-        ),
-        (
-            Faults {
-                truncate_output: true,
-                ..Faults::default()
-            },
-            "truncated",
-        ),
-    ] {
-        let ws = shop();
-        let fake = FakeDataSphere::start(faults);
-        let out = run(&ws, &fake, &["train", "--remote"]);
-        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-        assert!(stderr(&out).contains(needle), "{}", stderr(&out));
-        assert_eq!(ws.sql("SELECT count(*) FROM models"), 0);
-        assert_eq!(
-            ws.sql("SELECT count(*) FROM remote_jobs WHERE state = 'failed'"),
-            1
-        );
+fn a_damaged_output_fails_the_job_a_cut_download_leaves_it_to_jobs_wait() {
+    let ws = shop();
+    let fake = FakeDataSphere::start(Faults {
+        damage_output: true,
+        ..Faults::default()
+    });
+    let out = run(&ws, &fake, &["train", "--remote"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("damaged"), "{}", stderr(&out));
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 0);
+    assert_eq!(text(&ws, "SELECT state FROM remote_jobs"), "failed");
+
+    let ws = shop();
+    let fake = FakeDataSphere::start(Faults {
+        truncate_output: true,
+        ..Faults::default()
+    });
+    let out = ws
+        .plastinka()
+        .envs(fake.env())
+        .env("YC_OAUTH_TOKEN", OAUTH)
+        .env("PLASTINKA_REMOTE_RETRY_ATTEMPTS", "2")
+        .args(["train", "--remote"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let id = text(&ws, "SELECT id FROM remote_jobs");
+    let err = stderr(&out);
+    assert!(
+        err.contains("truncated") && err.contains(&format!("`plastinka jobs wait {id}`")),
+        "{err}"
+    );
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 0);
+    assert_eq!(text(&ws, "SELECT state FROM remote_jobs"), "downloading");
+    fake.with(|s| s.heal_outputs());
+    let out = run(&ws, &fake, &["jobs", "wait", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 1);
+    assert_eq!(text(&ws, "SELECT state FROM remote_jobs"), "stored");
+}
+
+/// Killed between Execute and recording its operation: `jobs wait` follows the job by
+/// its status instead, and stores its model.
+#[test]
+fn a_job_whose_operation_was_not_recorded_is_followed_by_its_status() {
+    let ws = shop();
+    let fake = FakeDataSphere::start(Faults {
+        hold: Duration::from_secs(2),
+        ..Faults::default()
+    });
+    let id = job_id_of(&run(&ws, &fake, &["train", "--remote", "--detach"]));
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute("UPDATE remote_jobs SET execute_operation_id = NULL", [])
+        .unwrap();
+    drop(conn);
+    let asked = || fake.with(|s| s.grpc_calls.get("OperationService.Get").copied());
+    let before = asked();
+    let out = run(&ws, &fake, &["jobs", "wait", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["remote_job_id"], id.as_str());
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 1);
+    assert_eq!(asked(), before, "an operation was asked for");
+    assert!(fake.with(|s| s.grpc_calls["Get"]) >= 1);
+}
+
+/// Two `jobs wait` at once: one stores the model, the other says so; the job ends
+/// stored, not reopened.
+#[test]
+fn two_waiters_store_the_model_once() {
+    let ws = shop();
+    let fake = FakeDataSphere::start(Faults {
+        hold: Duration::from_secs(2),
+        ..Faults::default()
+    });
+    let id = job_id_of(&run(&ws, &fake, &["train", "--remote", "--detach"]));
+    let waiter = || {
+        ws.process()
+            .envs(fake.env())
+            .env("YC_OAUTH_TOKEN", OAUTH)
+            .args(["jobs", "wait", &id])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (waiter(), waiter());
+    for child in [first, second] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
     }
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 1);
+    assert_eq!(text(&ws, "SELECT state FROM remote_jobs"), "stored");
+}
+
+/// A token the service stops accepting before the exchange said it would: the client
+/// learns it from UNAUTHENTICATED, renews once, and the wait goes on.
+#[test]
+fn a_token_refused_midway_is_renewed_and_the_wait_goes_on() {
+    let ws = shop();
+    let fake = FakeDataSphere::start(Faults {
+        revoke_tokens_after: Some(Duration::from_secs(1)),
+        hold: Duration::from_secs(3),
+        ..Faults::default()
+    });
+    let out = run(&ws, &fake, &["train", "--remote"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (refused, issued) = fake.with(|s| (s.unauthenticated_sent, s.tokens_issued));
+    assert!(refused >= 1, "no call was refused: the fault did not bite");
+    assert!(issued >= 2, "the refused token was not renewed");
+    assert_eq!(ws.sql("SELECT count(*) FROM models"), 1);
 }
 
 #[test]
@@ -337,6 +470,9 @@ fn a_cancelled_job_stays_cancelled() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cancelled"), "{}", stderr(&out));
     assert_eq!(fake.with(|s| s.grpc_calls.get("Cancel").copied()), Some(1));
+    // Cancelled while it waited for its machine: it never ran.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(fake.with(|s| s.runs), 0);
 }
 
 #[test]

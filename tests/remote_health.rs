@@ -113,12 +113,24 @@ fn a_service_account_key_signs_a_jwt_the_iam_accepts() {
     );
     assert!(fake.with(|s| s.exchanges[0].contains("\"jwt\"")));
     assert!(!printed.contains("PRIVATE KEY"), "{printed}");
-    // The wrong key: refused by the IAM, unhealthy.
+    // Another key id: refused by the IAM, unhealthy.
     fake.with(|s| {
         s.service_account = Some(("key-2".into(), "sa-1".into(), private.to_public_key()))
     });
     let (code, component, _) = remote(&ws, &env);
     assert_eq!(code, 2, "{component}");
+    // The right key id, but the IAM knows another key: the signature does not verify.
+    let other = rsa::PrivateKey::generate();
+    fake.with(|s| s.service_account = Some(("key-1".into(), "sa-1".into(), other.to_public_key())));
+    let (code, component, _) = remote(&ws, &env);
+    assert_eq!(code, 2, "{component}");
+    // The key itself pasted into the variable: refused without echoing it.
+    let mut pasted = fake.env();
+    pasted.push(("YC_SERVICE_ACCOUNT_KEY_FILE".into(), pem.to_string()));
+    let (code, component, printed) = remote(&ws, &pasted);
+    assert_eq!(code, 2, "{component}");
+    assert!(printed.contains("not a file path"), "{printed}");
+    assert!(!printed.contains("PRIVATE KEY"), "{printed}");
 }
 
 #[test]

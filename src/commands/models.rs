@@ -48,6 +48,7 @@ fn list(context: &Context) -> Result<()> {
         "MIWS_MIC_Ratio",
         "pinball",
         "products",
+        "trained",
         "active",
     ]);
     for m in models {
@@ -64,6 +65,9 @@ fn list(context: &Context) -> Result<()> {
             metric("miws_mic_ratio"),
             metric("pinball"),
             m.forecasts.to_string(),
+            m.remote_job_id
+                .as_deref()
+                .map_or("here".to_string(), |job| format!("job {job}")),
             if m.active {
                 "yes".to_string()
             } else {

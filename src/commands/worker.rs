@@ -40,12 +40,16 @@ fn run(mut args: impl Iterator<Item = std::ffi::OsString>) -> Result<()> {
     let request = JobInput::from_bytes(&bytes)?;
     let h = &request.history;
     eprintln!(
-        "plastinka {}: training on {} products × {} months ({}…{}), {} cores",
+        "plastinka {}: training on {} products × {} months ({}…{}), {} threads on {} cores",
         env!("CARGO_PKG_VERSION"),
         h.products.len(),
         h.months.len(),
         h.months.first().map(|m| m.to_string()).unwrap_or_default(),
         h.months.last().map(|m| m.to_string()).unwrap_or_default(),
+        match request.training.threads {
+            0 => "all".to_string(),
+            n => n.to_string(),
+        },
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let answer = job::run(&request, &digest, &mut |r| {

@@ -105,7 +105,11 @@ impl JobInput {
         let sections = open(bytes, INPUT_MAGIC)?;
         let header: InputHeader = serde_json::from_slice(section(&sections, "header")?)
             .context("the job input's header")?;
-        let cells = header.products.len() * header.months.len();
+        let cells = header
+            .products
+            .len()
+            .checked_mul(header.months.len())
+            .context("the job input's header is damaged")?;
         let units = read_floats(section(&sections, "units")?, cells)?;
         let availability = read_floats(section(&sections, "availability")?, cells)?;
         let confidence = read_floats(section(&sections, "confidence")?, cells)?;
@@ -184,11 +188,11 @@ fn floats(values: &[f64]) -> Vec<u8> {
 }
 
 fn read_floats(bytes: &[u8], count: usize) -> Result<Vec<f64>> {
-    if bytes.len() != count * 8 {
+    if Some(bytes.len()) != count.checked_mul(8) {
         bail!(
             "a job section holds {} bytes, {count} numbers need {}",
             bytes.len(),
-            count * 8
+            count.saturating_mul(8)
         );
     }
     Ok(bytes
@@ -237,10 +241,13 @@ fn open<'a>(bytes: &'a [u8], magic: &str) -> Result<Vec<(&'a str, &'a [u8])>> {
         let truncated = || anyhow::anyhow!("the {magic} is truncated");
         let name = tail.get(..len).ok_or_else(truncated)?;
         let size = tail.get(len..len + 8).ok_or_else(truncated)?;
-        let size = u64::from_le_bytes(size.try_into().unwrap_or_default()) as usize;
-        let body = tail.get(len + 8..len + 8 + size).ok_or_else(truncated)?;
+        let size = usize::try_from(u64::from_le_bytes(size.try_into().unwrap_or_default()))
+            .map_err(|_| truncated())?;
+        // The size is read from the file: an absurd one must not overflow.
+        let end = (len + 8).checked_add(size).ok_or_else(truncated)?;
+        let body = tail.get(len + 8..end).ok_or_else(truncated)?;
         sections.push((std::str::from_utf8(name).context("a section name")?, body));
-        rest = &tail[len + 8 + size..];
+        rest = &tail[end..];
     }
     Ok(sections)
 }

@@ -74,7 +74,10 @@ impl ModelRecord {
             last_month: trained.last_month,
             forecast_month: trained.forecast_month,
             model: model.clone(),
-            training: training.clone(),
+            training: TrainingConfig {
+                threads: trained.threads,
+                ..training.clone()
+            },
             widths: trained.widths,
             static_columns: trained.static_columns.clone(),
             scaler: trained.scaler,

@@ -58,6 +58,9 @@ pub struct Trained {
     pub windows_per_second: f64,
     /// Wall time of both phases.
     pub seconds: f64,
+    /// The worker threads it trained with (`training.threads`, 0 resolved): results
+    /// depend on it, so the stored model records it.
+    pub threads: usize,
 }
 
 impl Trained {
@@ -134,7 +137,11 @@ pub fn train(
         .num_threads(threads)
         .build()
         .context("cannot start the training threads")?;
-    pool.install(|| train_on(&history.complete_months(), model, training, progress))
+    let training = TrainingConfig {
+        threads,
+        ..training.clone()
+    };
+    pool.install(|| train_on(&history.complete_months(), model, &training, progress))
 }
 
 fn train_on(
@@ -186,6 +193,7 @@ fn train_on(
         windows_per_second: (one.run.windows_seen + two.run.windows_seen) as f64
             / seconds.max(1e-9),
         seconds,
+        threads: training.threads,
     })
 }
 

@@ -8,6 +8,8 @@
 //! * `YC_IAM_TOKEN` — an IAM token used as it is (it cannot be renewed: a long wait may
 //!   outlive it).
 
+use super::datasphere::Retry;
+use super::transfer::{Attempt, retrying};
 use anyhow::{Context, Result};
 use base64::Engine;
 use std::fmt;
@@ -73,6 +75,13 @@ impl Credential {
     pub fn from_env() -> Result<Option<Credential>> {
         let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         if let Some(path) = get(KEY_FILE_VARIABLE) {
+            if !looks_like_a_path(&path) {
+                // Someone put the key itself in the variable: never echo it.
+                return Err(crate::error::InputError::new(format!(
+                    "{KEY_FILE_VARIABLE} holds something that is not a file path (the key itself?); put the authorized key in a file and its path in {KEY_FILE_VARIABLE}"
+                ))
+                .into());
+            }
             return read_key_file(std::path::Path::new(&path))
                 .map(|k| Some(Credential::ServiceAccount(k)));
         }
@@ -80,6 +89,12 @@ impl Credential {
             .map(|t| Credential::OAuth(Secret(t)))
             .or_else(|| get("YC_IAM_TOKEN").map(|t| Credential::Iam(Secret(t)))))
     }
+}
+
+/// A value that can be a file path: one short line, no JSON or PEM in it. Anything else
+/// is not named in an error, since it may be a secret pasted into the wrong variable.
+fn looks_like_a_path(value: &str) -> bool {
+    value.len() <= 4096 && !value.contains(['\n', '\r', '{', '}']) && !value.contains("-----BEGIN")
 }
 
 /// The authorized key file: `{"id", "service_account_id", "private_key", …}`. The private
@@ -147,6 +162,7 @@ pub struct Tokens {
     credential: Credential,
     endpoint: String,
     http: reqwest::Client,
+    retry: Retry,
     current: tokio::sync::Mutex<Option<Held>>,
 }
 
@@ -169,11 +185,17 @@ impl Held {
 }
 
 impl Tokens {
-    pub fn new(credential: Credential, endpoint: &str, http: reqwest::Client) -> Self {
+    pub fn new(
+        credential: Credential,
+        endpoint: &str,
+        http: reqwest::Client,
+        retry: Retry,
+    ) -> Self {
         Self {
             credential,
             endpoint: endpoint.to_string(),
             http,
+            retry,
             current: tokio::sync::Mutex::new(None),
         }
     }
@@ -225,7 +247,7 @@ impl Tokens {
                 serde_json::json!({ "jwt": jwt.expose() })
             }
         };
-        let (token, expires) = exchange(&self.http, &self.endpoint, &body).await?;
+        let (token, expires) = exchange(&self.http, &self.endpoint, &body, &self.retry).await?;
         Ok(Held {
             token,
             obtained: now,
@@ -234,31 +256,42 @@ impl Tokens {
     }
 }
 
-/// `POST endpoint` with the credential → `{"iamToken", "expiresAt"}`. Errors name the
-/// endpoint and the server's message, never what was sent.
+/// `POST endpoint` with the credential → `{"iamToken", "expiresAt"}`, retried on 5xx
+/// answers and broken connections. Errors name the endpoint and the server's message
+/// (cut short), never what was sent.
 async fn exchange(
     http: &reqwest::Client,
     endpoint: &str,
     body: &serde_json::Value,
+    retry: &Retry,
 ) -> Result<(Secret, Option<SystemTime>)> {
-    let response =
-        http.post(endpoint).json(body).send().await.map_err(|e| {
-            anyhow::anyhow!("IAM token exchange at {endpoint} failed: {}", describe(e))
-        })?;
-    let status = response.status();
-    let answer: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
-    if !status.is_success() {
-        let message = answer["message"].as_str().unwrap_or("no message");
-        anyhow::bail!("IAM token exchange at {endpoint} answered {status}: {message}");
-    }
+    let what = format!("IAM token exchange at {endpoint}");
+    let (status, answer) = retrying(retry, &what, || async {
+        let response = match http.post(endpoint).json(body).send().await {
+            Ok(response) => response,
+            Err(e) => return Attempt::Again(describe(e)),
+        };
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+        if status.is_server_error() {
+            return Attempt::Again(format!("answered {status}"));
+        }
+        if !status.is_success() {
+            let message: String = answer["message"]
+                .as_str()
+                .unwrap_or("no message")
+                .chars()
+                .take(200)
+                .collect();
+            return Attempt::Fail(anyhow::anyhow!("{what} answered {status}: {message}"));
+        }
+        Attempt::Done((status, answer))
+    })
+    .await?;
     let token = answer["iamToken"]
         .as_str()
         .map(|t| Secret(t.to_string()))
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "IAM token exchange at {endpoint} answered {status} without an iamToken"
-            )
-        })?;
+        .ok_or_else(|| anyhow::anyhow!("{what} answered {status} without an iamToken"))?;
     let expires = answer["expiresAt"]
         .as_str()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
@@ -285,6 +318,14 @@ pub async fn probe(tokens: &Tokens) -> Result<Secret> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_plausible_path_is_named() {
+        assert!(looks_like_a_path("/home/me/sa-key.json"));
+        assert!(!looks_like_a_path("{\"id\": \"key\"}"));
+        assert!(!looks_like_a_path("-----BEGIN PRIVATE KEY-----"));
+        assert!(!looks_like_a_path("a\nb"));
+    }
 
     #[test]
     fn secrets_do_not_print() {

@@ -69,7 +69,9 @@ impl DataSphere {
         }
     }
 
-    /// Runs `call` with a token, retrying as the module says.
+    /// Runs `call` with a token, retrying as the module says. Create and Execute are not
+    /// idempotent (a retried Create can leave a second job, a retried Execute a job whose
+    /// operation is unknown), so they are retried only when the call never got through.
     async fn call<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T>
     where
         F: FnMut(String) -> Fut,
@@ -86,7 +88,7 @@ impl DataSphere {
                     renewed = true;
                     self.tokens.renew().await?;
                 }
-                Err(status) if retriable(&status) && attempt < self.retry.attempts => {
+                Err(status) if retriable(what, &status) && attempt < self.retry.attempts => {
                     tokio::time::sleep(self.retry.backoff(attempt)).await;
                 }
                 Err(status) => {
@@ -306,6 +308,8 @@ impl DataSphere {
         loop {
             let mut stream = self
                 .call("ReadLogs", |token| {
+                    // Not `request()`: its deadline would cut a stream that lasts as long
+                    // as the job.
                     let mut client = self.jobs.clone();
                     let mut message = Request::new(jobs::ReadProjectJobLogsRequest {
                         job_id: job_id.to_string(),
@@ -326,7 +330,9 @@ impl DataSphere {
                         offset = batch.offset.max(offset);
                     }
                     Ok(None) => return Ok(offset),
-                    Err(status) if retriable(&status) || status.code() == Code::Internal => {
+                    Err(status)
+                        if retriable("ReadLogs", &status) || status.code() == Code::Internal =>
+                    {
                         drops += 1;
                         if drops > self.retry.attempts * 4 {
                             return Err(anyhow::anyhow!(
@@ -346,7 +352,10 @@ impl DataSphere {
     }
 }
 
-fn retriable(status: &Status) -> bool {
+fn retriable(what: &str, status: &Status) -> bool {
+    if matches!(what, "Create" | "Execute") {
+        return status.code() == Code::Unavailable;
+    }
     matches!(
         status.code(),
         Code::Unavailable | Code::ResourceExhausted | Code::Aborted | Code::DeadlineExceeded

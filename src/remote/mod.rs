@@ -53,6 +53,7 @@ impl Remote {
             credential,
             &config.iam_endpoint,
             net::http(timeout)?,
+            retry,
         ));
         let service = datasphere::DataSphere::new(
             net::channel(&config.jobs_endpoint, timeout)?,
@@ -73,9 +74,14 @@ impl Remote {
 }
 
 /// `health --online`: a token for the credential, then the cheapest authorised call
-/// against the project (list one job). Returns what was checked.
+/// against the project (list one job), each tried once: a health check answers within
+/// its timeout rather than riding out a fault the way a job wait does. Returns what was
+/// checked.
 pub fn check_online(config: &RemoteConfig) -> Result<String> {
-    let remote = Remote::connect(config)?;
+    let remote = Remote::connect(&RemoteConfig {
+        retry_attempts: 1,
+        ..config.clone()
+    })?;
     let listed = remote
         .runtime
         .block_on(remote.service.list(&config.project_id, 1))?;

@@ -1,8 +1,40 @@
 //! Files to and from a job over presigned URLs: plain HTTPS PUT and GET, retried with
-//! backoff on 5xx answers and broken connections, sizes and sha256 checked.
+//! backoff on 5xx answers and broken connections, sizes and sha256 checked. Also the one
+//! retry loop every HTTP exchange of this module uses (the IAM token exchange included).
 
 use super::datasphere::Retry;
 use anyhow::Result;
+use std::future::Future;
+
+/// What one HTTP attempt came to.
+pub(super) enum Attempt<T> {
+    Done(T),
+    /// A passing fault (5xx, a broken connection, a timeout): try again after a backoff.
+    Again(String),
+    /// A refusal that another attempt would not change.
+    Fail(anyhow::Error),
+}
+
+/// Runs `attempt` until it is done, refused, or `retry.attempts` passing faults in a row;
+/// the last fault is named in the error.
+pub(super) async fn retrying<T, F, Fut>(retry: &Retry, what: &str, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Attempt<T>>,
+{
+    let mut n = 0;
+    loop {
+        n += 1;
+        match attempt().await {
+            Attempt::Done(value) => return Ok(value),
+            Attempt::Fail(e) => return Err(e),
+            Attempt::Again(fault) if n >= retry.attempts => {
+                anyhow::bail!("{what} failed {n} times (last: {fault})")
+            }
+            Attempt::Again(_) => tokio::time::sleep(retry.backoff(n)).await,
+        }
+    }
+}
 
 /// PUTs `bytes` to a presigned URL.
 pub async fn put(
@@ -12,38 +44,26 @@ pub async fn put(
     bytes: &[u8],
     retry: &Retry,
 ) -> Result<()> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
+    let what = format!("uploading {name} to the job's storage");
+    retrying(retry, &what, || async {
         let outcome = http
             .put(url)
             .header(reqwest::header::CONTENT_LENGTH, bytes.len())
             .body(bytes.to_vec())
             .send()
             .await;
-        let again = match outcome {
-            Ok(response) if response.status().is_success() => return Ok(()),
+        match outcome {
+            Ok(response) if response.status().is_success() => Attempt::Done(()),
             Ok(response) if response.status().is_server_error() => {
-                format!("answered {}", response.status())
+                Attempt::Again(format!("answered {}", response.status()))
             }
             Ok(response) => {
-                anyhow::bail!(
-                    "uploading {name} to the job's storage: answered {}",
-                    response.status()
-                )
+                Attempt::Fail(anyhow::anyhow!("{what}: answered {}", response.status()))
             }
-            Err(e) if e.is_connect() || e.is_timeout() || e.is_request() => {
-                super::auth::describe(e)
-            }
-            Err(e) => anyhow::bail!("uploading {name}: {}", super::auth::describe(e)),
-        };
-        if attempt >= retry.attempts {
-            anyhow::bail!(
-                "uploading {name} to the job's storage failed {attempt} times (last: {again})"
-            );
+            Err(e) => Attempt::Again(super::auth::describe(e)),
         }
-        tokio::time::sleep(retry.backoff(attempt)).await;
-    }
+    })
+    .await
 }
 
 /// GETs a file from a presigned URL and checks it against the size and sha256 the
@@ -56,36 +76,33 @@ pub async fn get(
     expected_size: i64,
     retry: &Retry,
 ) -> Result<Vec<u8>> {
-    let mut attempt = 0;
-    let bytes = loop {
-        attempt += 1;
-        let outcome = match http.get(url).send().await {
+    let what = format!("downloading {name}");
+    // A download cut short or damaged on the way is a passing fault like a 5xx: tried again.
+    retrying(retry, &what, || async {
+        let bytes = match http.get(url).send().await {
             Ok(response) if response.status().is_success() => match response.bytes().await {
-                Ok(bytes) => break bytes.to_vec(),
-                Err(e) => super::auth::describe(e),
+                Ok(bytes) => bytes.to_vec(),
+                Err(e) => return Attempt::Again(super::auth::describe(e)),
             },
             Ok(response) if response.status().is_server_error() => {
-                format!("answered {}", response.status())
+                return Attempt::Again(format!("answered {}", response.status()));
             }
-            Ok(response) => anyhow::bail!("downloading {name}: answered {}", response.status()),
-            Err(e) => super::auth::describe(e),
+            Ok(response) => {
+                return Attempt::Fail(anyhow::anyhow!("{what}: answered {}", response.status()));
+            }
+            Err(e) => return Attempt::Again(super::auth::describe(e)),
         };
-        if attempt >= retry.attempts {
-            anyhow::bail!("downloading {name} failed {attempt} times (last: {outcome})");
+        if expected_size > 0 && bytes.len() as i64 != expected_size {
+            return Attempt::Again(format!(
+                "{} bytes where the service lists {expected_size}: truncated in transfer",
+                bytes.len()
+            ));
         }
-        tokio::time::sleep(retry.backoff(attempt)).await;
-    };
-    if expected_size > 0 && bytes.len() as i64 != expected_size {
-        anyhow::bail!(
-            "{name} from the job is {} bytes, the service lists {expected_size}: truncated in transfer; nothing was stored",
-            bytes.len()
-        );
-    }
-    let actual = crate::digest::sha256_hex(&bytes);
-    if !expected_sha256.is_empty() && !actual.eq_ignore_ascii_case(expected_sha256) {
-        anyhow::bail!(
-            "{name} from the job does not match its sha256 (damaged in transfer); nothing was stored"
-        );
-    }
-    Ok(bytes)
+        let actual = crate::digest::sha256_hex(&bytes);
+        if !expected_sha256.is_empty() && !actual.eq_ignore_ascii_case(expected_sha256) {
+            return Attempt::Again("its sha256 does not match: damaged in transfer".to_string());
+        }
+        Attempt::Done(bytes)
+    })
+    .await
 }

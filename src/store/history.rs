@@ -11,6 +11,17 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataVersion(pub(super) String);
 
+impl DataVersion {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The version a job recorded when it was submitted.
+    pub fn from_stored(text: &str) -> Self {
+        DataVersion(text.to_string())
+    }
+}
+
 impl Store {
     /// The history and the version of the data it was read from, read in one snapshot.
     pub fn load_history_versioned(&self) -> Result<(History, DataVersion)> {

@@ -10,16 +10,6 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-impl DataVersion {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn from_stored(text: &str) -> Self {
-        DataVersion(text.to_string())
-    }
-}
-
 const COLUMNS: &str =
     "id, created_at, updated_at, project_id, instance_type, state, execute_operation_id,
     input_sha256, data_first_month, data_last_month, data_version, activate, model_id, message";
@@ -75,27 +65,31 @@ impl WriteSession {
         Ok(())
     }
 
-    /// Moves a job to `state` (with an operation id or a message when there is one).
+    /// Moves an open job to `state` (with an operation id or a message when there is
+    /// one). A job that has ended — stored, failed, cancelled — stays as it ended: two
+    /// `jobs wait` at once, or a cancel racing a store, cannot reopen or relabel it.
+    /// Returns whether the job moved.
     pub fn set_job_state(
         &self,
         id: &str,
         state: JobState,
         execute_operation_id: Option<&str>,
         message: Option<&str>,
-    ) -> Result<()> {
-        self.conn().execute(
+    ) -> Result<bool> {
+        let changed = self.conn().execute(
             "UPDATE remote_jobs SET state = ?2, updated_at = ?3,
                 execute_operation_id = coalesce(?4, execute_operation_id), message = coalesce(?5, message)
-             WHERE id = ?1",
+             WHERE id = ?1 AND state IN ('submitted', 'uploading', 'running', 'downloading')",
             params![id, state.name(), now(), execute_operation_id, message],
         )?;
-        Ok(())
+        Ok(changed == 1)
     }
 
     /// Marks the job's model stored; false (and nothing changed) when it already was.
     pub fn set_job_stored(&self, id: &str, model_id: &str) -> Result<bool> {
         let changed = self.conn().execute(
-            "UPDATE remote_jobs SET state = 'stored', model_id = ?2, updated_at = ?3 WHERE id = ?1 AND model_id IS NULL",
+            "UPDATE remote_jobs SET state = 'stored', model_id = ?2, updated_at = ?3
+             WHERE id = ?1 AND model_id IS NULL AND state IN ('running', 'downloading')",
             params![id, model_id, now()],
         )?;
         Ok(changed == 1)
