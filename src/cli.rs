@@ -37,6 +37,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Search model settings when health reports degradation (not built yet)
     Tune,
+    /// Rolling-origin backtest of the model and every baseline over the last complete months
+    Backtest(BacktestArgs),
     /// Per-product forecasts and business figures, or the accuracy of a past forecast
     Report(ReportArgs),
     /// Is the data complete and the model still good? Exit 0 healthy, 1 degraded, 2 unhealthy
@@ -64,6 +66,13 @@ pub struct TrainArgs {
     /// With --remote: submit the job and return at once, printing its id
     #[arg(long, requires = "remote")]
     pub detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// How many of the newest complete months to forecast, each from the months before it
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=24))]
+    pub months: u16,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +166,8 @@ pub enum ReportKind {
     Forecast,
     /// A past forecast beside the actual sales, per product and in total
     Accuracy,
+    /// The newest `plastinka backtest`: every method per month and pooled
+    Backtest,
 }
 
 #[derive(Debug, Args)]

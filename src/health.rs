@@ -265,11 +265,12 @@ fn model_component(store: &Store, config: &Config) -> Component {
     let model = match store.model_info(None) {
         Ok(Some(m)) => m,
         Ok(None) => {
+            let (note, backtest) = latest_backtest(store);
             return component(
                 "model",
                 Status::Degraded,
-                "no active model: run `plastinka train`",
-                serde_json::json!({ "threshold": threshold }),
+                format!("no active model: run `plastinka train`{note}"),
+                serde_json::json!({ "threshold": threshold, "backtest": backtest }),
             );
         }
         Err(e) => {
@@ -323,6 +324,9 @@ fn model_component(store: &Store, config: &Config) -> Component {
             details,
         );
     }
+    let (backtest_note, backtest) = latest_backtest(store);
+    let mut details = details;
+    details["backtest"] = backtest;
     let mut problems = Vec::new();
     if age > 0 {
         problems.push(format!(
@@ -346,15 +350,58 @@ fn model_component(store: &Store, config: &Config) -> Component {
             "model",
             Status::Healthy,
             format!(
-                "model {}: MIWS_MIC_Ratio {:.3} < {threshold}, beats every baseline, current",
+                "model {}: MIWS_MIC_Ratio {:.3} < {threshold}, beats every baseline, current{backtest_note}",
                 model.id,
                 ratio.unwrap_or(f64::NAN)
             ),
             details,
         )
     } else {
-        component("model", Status::Degraded, problems.join("; "), details)
+        component(
+            "model",
+            Status::Degraded,
+            format!("{}{backtest_note}", problems.join("; ")),
+            details,
+        )
     }
+}
+
+/// The newest backtest in a sentence and as details (null when there is none).
+fn latest_backtest(store: &Store) -> (String, serde_json::Value) {
+    let record = match store.backtest(None) {
+        Ok(Some(record)) => record,
+        Ok(None) => return (String::new(), serde_json::Value::Null),
+        Err(e) => {
+            return (
+                format!("; the latest backtest cannot be read: {e:#}"),
+                serde_json::Value::Null,
+            );
+        }
+    };
+    let result = &record.result;
+    let (Some(model), Some(best)) = (result.model(), result.best_baseline()) else {
+        return (String::new(), serde_json::Value::Null);
+    };
+    let gain = 1.0 - model.evaluation.pinball / best.evaluation.pinball;
+    let months: Vec<String> = result.months.iter().map(|m| m.month.to_string()).collect();
+    let note = format!(
+        "; latest backtest ({}, {} month(s) to {}): pooled pinball {:.4} vs {} {:.4} ({:+.1} %), 5–95 % coverage {:.3}",
+        record.created_at,
+        months.len(),
+        months.last().map_or("?", String::as_str),
+        model.evaluation.pinball,
+        best.method,
+        best.evaluation.pinball,
+        gain * 100.0,
+        model.evaluation.coverage
+    );
+    let details = serde_json::json!({
+        "id": record.id, "created_at": record.created_at, "months": months,
+        "model_pinball": model.evaluation.pinball, "best_baseline": best.method,
+        "best_baseline_pinball": best.evaluation.pinball, "gain": gain,
+        "coverage_5_95": model.evaluation.coverage,
+    });
+    (note, details)
 }
 
 fn remote_component(

@@ -234,7 +234,13 @@ fn accuracy_after_the_forecast_month_arrives() {
             "model",
             "last_month",
             "same_month_last_year",
-            "mean_of_last_3_months"
+            "mean_of_last_3_months",
+            "croston_sba",
+            "tsb",
+            "imapa",
+            "croston_sba_empirical",
+            "tsb_empirical",
+            "imapa_empirical",
         ]
     );
     let rows = doc["rows"].as_array().unwrap();

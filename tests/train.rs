@@ -67,6 +67,7 @@ fn a_run_stores_its_model_forecasts_and_metrics() {
         "pinball",
         "wape",
         "coverage",
+        "coverage_inner",
     ] {
         assert!(metrics["validation"][key].is_number(), "{key}: {metrics}");
     }
@@ -81,7 +82,13 @@ fn a_run_stores_its_model_forecasts_and_metrics() {
         [
             "last_month",
             "same_month_last_year",
-            "mean_of_last_3_months"
+            "mean_of_last_3_months",
+            "croston_sba",
+            "tsb",
+            "imapa",
+            "croston_sba_empirical",
+            "tsb_empirical",
+            "imapa_empirical",
         ]
     );
     assert_eq!(

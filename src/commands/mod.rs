@@ -1,5 +1,6 @@
 //! One file per subcommand; orchestration only.
 
+pub mod backtest;
 pub mod backup;
 pub mod forecast;
 pub mod health;
@@ -89,6 +90,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Backup(args) => backup::run(&context, &args),
         Command::Quickstart(args) => quickstart::run(&context, &args),
         Command::Tune => Err(NotBuilt("tune").into()),
+        Command::Backtest(args) => backtest::run(&context, &args),
         Command::Report(args) => report::run(&context, &args),
         Command::Health(args) => health::run(&context, &args),
     };

@@ -9,7 +9,31 @@ use anyhow::Result;
 
 pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
     let store = context.existing_store()?;
-    let (model, month) = crate::report::choose(&store, args.model.as_deref(), args.month)?;
+    let mut report = match args.kind {
+        ReportKind::Backtest => {
+            let record = store.backtest(None)?.ok_or_else(|| {
+                InputError::new("no backtest stored yet: run `plastinka backtest`")
+            })?;
+            crate::report::backtest::build(&record)
+        }
+        _ => model_report(context, &store, args)?,
+    };
+    if let Some(spec) = &args.sort {
+        report.sort(spec).map_err(InputError::new)?;
+    }
+    if let Some(n) = args.top {
+        report.rows.truncate(n);
+    }
+    write(context, args, &report)
+}
+
+/// The forecast or accuracy report of a stored model.
+fn model_report(
+    context: &Context,
+    store: &crate::store::Store,
+    args: &ReportArgs,
+) -> Result<crate::report::Report> {
+    let (model, month) = crate::report::choose(store, args.model.as_deref(), args.month)?;
     let record = store
         .load_model(Some(&model.id))?
         .ok_or_else(|| anyhow::anyhow!("model {} vanished", model.id))?;
@@ -29,8 +53,9 @@ pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
         .into_iter()
         .filter(|line| filters.keeps(line))
         .collect();
-    let mut report = match args.kind {
-        ReportKind::Forecast => {
+    // Backtest reports do not come from a model: `run` builds them.
+    let report = match args.kind {
+        ReportKind::Forecast | ReportKind::Backtest => {
             let service_level = args
                 .service_level
                 .unwrap_or(context.config.report.service_level);
@@ -64,27 +89,24 @@ pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
             )
         }
     };
-    if let Some(spec) = &args.sort {
-        report.sort(spec).map_err(InputError::new)?;
-    }
-    if let Some(n) = args.top {
-        report.rows.truncate(n);
-    }
+    Ok(report)
+}
 
+fn write(context: &Context, args: &ReportArgs, report: &crate::report::Report) -> Result<()> {
     let format = args.format.unwrap_or(if context.json {
         OutputFormat::Json
     } else {
         OutputFormat::Table
     });
     let bytes = match format {
-        OutputFormat::Table => render::table(&report, args.lang).into_bytes(),
-        OutputFormat::Csv => render::csv(&report, args.lang)?,
-        OutputFormat::Json => render::json(&report)?,
+        OutputFormat::Table => render::table(report, args.lang).into_bytes(),
+        OutputFormat::Csv => render::csv(report, args.lang)?,
+        OutputFormat::Json => render::json(report)?,
         OutputFormat::Xlsx => {
             if args.output.is_none() {
                 return Err(InputError::new("--format xlsx needs --output FILE.xlsx").into());
             }
-            render::xlsx(&report, args.lang)?
+            render::xlsx(report, args.lang)?
         }
     };
     render::write_out(&bytes, args.output.as_deref())?;

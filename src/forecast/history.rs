@@ -53,6 +53,13 @@ impl History {
     /// slump). Products seen only in the dropped months are dropped with them.
     pub fn complete_months(&self) -> History {
         let keep = self.complete.iter().rposition(|&c| c).map_or(0, |i| i + 1);
+        self.first_months(keep)
+    }
+
+    /// The history of its first `keep` months, as it stood before month `keep`: products
+    /// not on the books by then are left out (a backtest's view of the past).
+    pub fn first_months(&self, keep: usize) -> History {
+        let keep = keep.min(self.months.len());
         if keep == self.months.len() {
             return self.clone();
         }

@@ -27,8 +27,12 @@ pub struct Evaluation {
     pub pinball: f64,
     /// Σ|actual − median| / Σ actual; `None` when nothing sold.
     pub wape: Option<f64>,
-    /// Share of actuals inside [lowest, highest] quantile.
+    /// Share of actuals inside [lowest, highest] quantile (5–95 % by default).
     pub coverage: f64,
+    /// Share inside [second lowest, second highest] quantile (25–75 % by default); None
+    /// with fewer than four quantiles.
+    #[serde(default)]
+    pub coverage_inner: Option<f64>,
 }
 
 /// `(β²+1)·a·b / (β²·a + b + 1e-9)`.
@@ -144,13 +148,19 @@ pub fn evaluate(outcomes: &[Outcome], levels: &[f64], scaler: &LogMinMax) -> Eva
         miws_mic_ratio,
         pinball: pinball_mean,
         wape: (sold > 0.0).then(|| error / sold),
-        coverage: mean(
-            outcomes
-                .iter()
-                .map(|o| f64::from(o.quantiles[0] <= o.actual && o.actual <= o.quantiles[last])),
-        )
-        .unwrap_or(f64::NAN),
+        coverage: coverage(outcomes, 0, last),
+        coverage_inner: (levels.len() >= 4).then(|| coverage(outcomes, 1, last - 1)),
     }
+}
+
+/// Share of actuals within the quantiles at positions `low` and `high`.
+fn coverage(outcomes: &[Outcome], low: usize, high: usize) -> f64 {
+    mean(
+        outcomes
+            .iter()
+            .map(|o| f64::from(o.quantiles[low] <= o.actual && o.actual <= o.quantiles[high])),
+    )
+    .unwrap_or(f64::NAN)
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! The forecasting brain: dataset, TiDE, loss, metrics, baselines, training, prediction.
 
 pub mod adam;
+pub mod backtest;
 pub mod baselines;
 pub mod dataset;
 pub mod dropout;
 pub mod ewm;
 pub mod fit;
 pub mod history;
+pub mod intermittent;
 pub mod job;
 pub mod loss;
 pub mod metrics;

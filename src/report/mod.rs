@@ -3,6 +3,7 @@
 //! xlsx, json), so every format shows the same columns with the same names.
 
 pub mod accuracy;
+pub mod backtest;
 pub mod forecast;
 pub mod render;
 

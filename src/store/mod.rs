@@ -11,6 +11,7 @@
 //!   was. A database that does not exist yet is built in a temporary file beside it and
 //!   moved into place only on commit, so a failed first write leaves nothing behind.
 
+pub mod backtests;
 pub mod history;
 pub mod jobs;
 pub mod lock;

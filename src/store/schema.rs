@@ -166,6 +166,17 @@ pub const MIGRATIONS: &[&str] = &[
         message TEXT
     );
     "#,
+    // 5: rolling-origin backtests, each with the settings it ran with.
+    r#"
+    CREATE TABLE backtests (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        format_version INTEGER NOT NULL,
+        first_month TEXT NOT NULL,
+        last_month TEXT NOT NULL,
+        record_json TEXT NOT NULL
+    );
+    "#,
 ];
 
 #[cfg(test)]

@@ -1,0 +1,77 @@
+//! `plastinka backtest`: rolling-origin backtest of the model and every baseline, stored
+//! with the settings it ran with; `report --kind backtest` shows it again.
+
+use super::Context;
+use crate::cli::BacktestArgs;
+use crate::forecast::backtest::{self, BacktestRecord, Progress};
+use anyhow::Result;
+use std::io::Write;
+
+pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
+    let (history, version) = context.existing_store()?.load_history_versioned()?;
+    let model = &context.config.model;
+    let training = &context.config.training;
+    let bar = super::train::progress_bar(context, training.max_epochs);
+    let mut report = |p: Progress| {
+        let prefix = format!("month {} ({}/{})", p.month, p.origin, p.origins);
+        match &bar {
+            Some(bar) => {
+                super::train::report_epoch(Some(bar), p.epoch);
+                bar.set_prefix(format!("{prefix} phase {}", p.epoch.phase));
+            }
+            None => {
+                let _ = write!(std::io::stderr(), "{prefix}: ");
+                super::train::report_epoch(None, p.epoch);
+            }
+        }
+    };
+    let result = backtest::run(
+        &history,
+        usize::from(args.months),
+        model,
+        training,
+        &mut report,
+    )?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let record = BacktestRecord {
+        format_version: backtest::FORMAT_VERSION,
+        id: format!(
+            "backtest-{}",
+            super::train::new_model_id(created_at.as_bytes())
+        ),
+        created_at,
+        model: model.clone(),
+        training: training.clone(),
+        result,
+    };
+    let session = context.write_existing("backtest")?;
+    session.ensure_data_version(&version)?;
+    session.save_backtest(&record)?;
+    session.commit()?;
+    let report = crate::report::backtest::build(&record);
+    if context.json {
+        crate::outln!(
+            "{}",
+            String::from_utf8_lossy(&crate::report::render::json(&report)?)
+        )?;
+    } else {
+        crate::outln!(
+            "{}",
+            crate::report::render::table(&report, crate::report::Language::En)
+        )?;
+        if let (Some(model), Some(best)) = (record.result.model(), record.result.best_baseline()) {
+            crate::outln!(
+                "Pooled pinball: model {:.4}, best baseline {} {:.4} ({:+.1} %); 5–95 % coverage {:.3}.",
+                model.evaluation.pinball,
+                best.method,
+                best.evaluation.pinball,
+                (1.0 - model.evaluation.pinball / best.evaluation.pinball) * 100.0,
+                model.evaluation.coverage
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! A rolling-origin backtest: for each of the last N complete months, train on the
+//! months strictly before it exactly as `train` does (same settings, same seed), forecast
+//! it, and score the model and every baseline against what sold, on the same products
+//! (every product the model forecast). One month is noise; several, pooled, are a
+//! yardstick.
+
+use super::baselines::Baseline;
+use super::history::History;
+use super::metrics::{Evaluation, Outcome, evaluate};
+use super::train::{self, EpochReport};
+use crate::config::{ModelConfig, TrainingConfig};
+use crate::error::InputError;
+use crate::month::Month;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Bumped whenever [`BacktestRecord`]'s stored shape changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One method's scores: `model` or a baseline's name.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MethodScore {
+    pub method: String,
+    pub evaluation: Evaluation,
+}
+
+/// The scores of one origin month.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MonthScores {
+    pub month: Month,
+    /// The model first, then the baselines in [`Baseline::ALL`]'s order.
+    pub scores: Vec<MethodScore>,
+}
+
+/// A finished backtest: per month, and pooled over all of them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Backtest {
+    pub months: Vec<MonthScores>,
+    pub pooled: Vec<MethodScore>,
+}
+
+impl Backtest {
+    /// The baseline with the lowest pooled pinball.
+    pub fn best_baseline(&self) -> Option<&MethodScore> {
+        self.pooled
+            .iter()
+            .filter(|s| s.method != "model")
+            .min_by(|a, b| a.evaluation.pinball.total_cmp(&b.evaluation.pinball))
+    }
+
+    pub fn model(&self) -> Option<&MethodScore> {
+        self.pooled.iter().find(|s| s.method == "model")
+    }
+}
+
+/// A stored backtest: what was run, on which data and settings, and its scores.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BacktestRecord {
+    pub format_version: u32,
+    pub id: String,
+    pub created_at: String,
+    pub model: ModelConfig,
+    pub training: TrainingConfig,
+    pub result: Backtest,
+}
+
+/// Where a backtest is: origin `origin` of `origins` (its month), and the epoch inside.
+pub struct Progress {
+    pub origin: usize,
+    pub origins: usize,
+    pub month: Month,
+    pub epoch: EpochReport,
+}
+
+/// Backtests the last `months` complete months of `history`.
+pub fn run(
+    history: &History,
+    months: usize,
+    model: &ModelConfig,
+    training: &TrainingConfig,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Backtest> {
+    let history = history.complete_months();
+    let t = history.months.len();
+    let minimum = train::minimum_months(model);
+    if months == 0 || t < minimum + months {
+        return Err(InputError::new(format!(
+            "a backtest of {months} month(s) needs {} complete stored months ({minimum} to train on before the first); the store has {t}",
+            minimum + months
+        ))
+        .into());
+    }
+    let levels = &model.quantiles;
+    let mut per_month = Vec::new();
+    let mut pooled: Vec<Vec<Outcome>> = vec![Vec::new(); Baseline::ALL.len() + 1];
+    let mut scaler = None;
+    for (k, origin) in (t - months..t).enumerate() {
+        let month = history.months[origin];
+        let past = history.first_months(origin);
+        let mut report = |epoch: EpochReport| {
+            progress(Progress {
+                origin: k + 1,
+                origins: months,
+                month,
+                epoch,
+            })
+        };
+        let trained = train::train(&past, model, training, &mut report)?;
+        let outcomes = origin_outcomes(&history, origin, &trained.forecasts, levels);
+        let scores: Vec<MethodScore> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(m, o)| MethodScore {
+                method: method_name(m).to_string(),
+                evaluation: evaluate(o, levels, &trained.scaler),
+            })
+            .collect();
+        for (all, o) in pooled.iter_mut().zip(outcomes) {
+            all.extend(o);
+        }
+        per_month.push(MonthScores { month, scores });
+        scaler = Some(trained.scaler);
+    }
+    // MIWS and MIC read scaled values: pooled ones use the newest origin's scaler.
+    let scaler = scaler.ok_or_else(|| anyhow::anyhow!("no backtest month was run"))?;
+    let pooled = pooled
+        .iter()
+        .enumerate()
+        .map(|(m, o)| MethodScore {
+            method: method_name(m).to_string(),
+            evaluation: evaluate(o, levels, &scaler),
+        })
+        .collect();
+    Ok(Backtest {
+        months: per_month,
+        pooled,
+    })
+}
+
+/// `model` for 0, then the baselines.
+fn method_name(index: usize) -> &'static str {
+    match index {
+        0 => "model",
+        i => Baseline::ALL[i - 1].name(),
+    }
+}
+
+/// For each method (the model, then every baseline), the forecasts of month `origin`
+/// beside what sold, over every product the model forecast — the products the accuracy
+/// report scores, so a one-month backtest agrees with it.
+fn origin_outcomes(
+    history: &History,
+    origin: usize,
+    forecasts: &[super::stored::ProductForecast],
+    levels: &[f64],
+) -> Vec<Vec<Outcome>> {
+    let index: HashMap<i64, usize> = history
+        .products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id, i))
+        .collect();
+    let mut outcomes = vec![Vec::new(); Baseline::ALL.len() + 1];
+    for forecast in forecasts {
+        let Some(&i) = index.get(&forecast.product_id) else {
+            continue;
+        };
+        // A product without a row that month sold nothing (it was not on the shelf), as
+        // in the accuracy report.
+        let actual = history.units[history.at(i, origin)];
+        outcomes[0].push(Outcome {
+            quantiles: forecast.quantiles.iter().map(|&(_, units)| units).collect(),
+            actual,
+        });
+        for (b, baseline) in Baseline::ALL.iter().enumerate() {
+            outcomes[b + 1].push(Outcome {
+                quantiles: baseline.quantiles(history, i, origin, levels),
+                actual,
+            });
+        }
+    }
+    outcomes
+}

@@ -1,0 +1,173 @@
+//! `plastinka backtest` end to end: rolling origins trained like `train`, the model and
+//! every baseline scored on the same products, stored, reported and mentioned by health.
+
+mod common;
+use common::*;
+
+const BASELINES: [&str; 9] = [
+    "last_month",
+    "same_month_last_year",
+    "mean_of_last_3_months",
+    "croston_sba",
+    "tsb",
+    "imapa",
+    "croston_sba_empirical",
+    "tsb_empirical",
+    "imapa_empirical",
+];
+
+#[test]
+fn a_backtest_scores_every_method_per_month_and_pooled_and_is_stored() {
+    let ws = Workspace::with_sample(SMALL_MODEL, true);
+    let out = ws
+        .plastinka()
+        .args(["--json", "backtest", "--months", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["meta"]["kind"], "backtest");
+    assert_eq!(
+        report["meta"]["months"],
+        serde_json::json!(["2026-09", "2026-10"])
+    );
+    let rows = report["rows"].as_array().unwrap();
+    // (model + 9 baselines) × (2 months + pooled).
+    assert_eq!(rows.len(), 30, "{report}");
+    let methods: Vec<&str> = rows[..10]
+        .iter()
+        .map(|r| r["forecast"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods[0], "model");
+    assert_eq!(methods[1..], BASELINES);
+    // Every method of a month is scored on the same products, and pooled = the sum.
+    let products = |row: &serde_json::Value| row["products"].as_i64().unwrap();
+    for month in [&rows[..10], &rows[10..20], &rows[20..]] {
+        assert!(month.iter().all(|r| products(r) == products(&month[0])));
+    }
+    assert_eq!(
+        products(&rows[20]),
+        products(&rows[0]) + products(&rows[10])
+    );
+    assert!(products(&rows[0]) > 100);
+    for row in rows {
+        let pinball = row["pinball"].as_f64().unwrap();
+        assert!(pinball.is_finite() && pinball >= 0.0, "{row}");
+        let inner = row["coverage_25_75"].as_f64().unwrap();
+        assert!(
+            inner <= row["coverage_5_95"].as_f64().unwrap() + 1e-12,
+            "{row}"
+        );
+    }
+    assert_eq!(ws.sql("SELECT count(*) FROM backtests"), 1);
+
+    // The report shows the stored backtest again, in any format.
+    let csv = ws
+        .plastinka()
+        .args(["report", "--kind", "backtest", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    let text = String::from_utf8_lossy(&csv.stdout);
+    assert_eq!(text.lines().count(), 31, "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("pooled,imapa_empirical,")
+    );
+
+    // Health mentions it.
+    let health = ws.plastinka().args(["--json", "health"]).output().unwrap();
+    let health = json(&health);
+    let model = health["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "model")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        model["details"]["backtest"]["months"],
+        serde_json::json!(["2026-09", "2026-10"]),
+        "{model}"
+    );
+}
+
+/// The last origin of a backtest is the month a `train` on the months before it would
+/// forecast, scored like the accuracy report scores that training run's forecast: the
+/// same products, and for every baseline the same figures exactly. The model's own
+/// figure differs a little: the newer upload updated some products' prices (attributes
+/// are the stored, newest ones), which the model reads.
+#[test]
+fn a_one_month_backtest_scores_what_train_forecast() {
+    let ws = Workspace::with_sample(SMALL_MODEL, false);
+    let model = ws.train();
+    // Add November: a backtest of one month trains on months up to October, as above.
+    let sample = sample();
+    ws.upload(
+        &sample.join("next/stock_2026-11-01.xlsx"),
+        &sample.join("next"),
+    );
+    let out = ws
+        .plastinka()
+        .args(["--json", "backtest", "--months", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let backtest = json(&out);
+    let accuracy = ws
+        .plastinka()
+        .args(["--json", "report", "--kind", "accuracy", "--model", &model])
+        .output()
+        .unwrap();
+    assert!(accuracy.status.success(), "{}", stderr(&accuracy));
+    let accuracy = json(&accuracy);
+    // The accuracy report scores the model and every baseline on the same products: the
+    // backtest's pooled rows (one month) must say the same, method by method.
+    let summary = accuracy["meta"]["summary"].as_array().unwrap();
+    let pooled = &backtest["rows"].as_array().unwrap()[10..];
+    assert_eq!(summary.len(), pooled.len());
+    for (a, b) in summary.iter().zip(pooled) {
+        assert_eq!(a["forecast"], b["forecast"]);
+        let (x, y) = (
+            a["evaluation"]["pinball"].as_f64().unwrap(),
+            b["pinball"].as_f64().unwrap(),
+        );
+        let tolerance = if b["forecast"] == "model" {
+            0.01 * x
+        } else {
+            1e-9
+        };
+        assert!(
+            (x - y).abs() <= tolerance,
+            "{}: accuracy {x} vs backtest {y}",
+            b["forecast"]
+        );
+        assert_eq!(a["evaluation"]["products"], b["products"]);
+    }
+}
+
+#[test]
+fn too_few_months_are_refused_and_nothing_is_stored() {
+    let ws = Workspace::with_sample(SMALL_MODEL, true);
+    let out = ws
+        .plastinka()
+        .args(["backtest", "--months", "20"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("complete stored months"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(ws.sql("SELECT count(*) FROM backtests"), 0);
+    let report = ws
+        .plastinka()
+        .args(["report", "--kind", "backtest"])
+        .output()
+        .unwrap();
+    assert_eq!(report.status.code(), Some(2));
+    assert!(stderr(&report).contains("plastinka backtest"));
+}
