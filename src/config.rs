@@ -136,6 +136,14 @@ pub struct ModelConfig {
     pub dropout: f64,
     pub use_layer_norm: bool,
     pub use_reversible_instance_norm: bool,
+    /// Give the model the copies on the shelf at the start of the month it forecasts (a
+    /// future covariate: the snapshot, for next month). Models stored before it existed
+    /// read as false.
+    pub shelf_covariate: bool,
+    /// Blend the forecast with Croston SBA, TSB or IMAPA when that lowers the pinball
+    /// loss of phase 1's held-out month (method and weight chosen there, stored with the
+    /// model).
+    pub blend_baseline: bool,
 }
 
 impl Default for ModelConfig {
@@ -155,6 +163,8 @@ impl Default for ModelConfig {
             dropout: 0.498,
             use_layer_norm: false,
             use_reversible_instance_norm: false,
+            shelf_covariate: true,
+            blend_baseline: true,
         }
     }
 }

@@ -26,6 +26,8 @@ use std::collections::{BTreeSet, HashMap};
 pub const PAST: usize = 11;
 /// Calendar covariates per month: is_hot, sin and cos of the month, scaled year.
 pub const FUTURE: usize = 4;
+/// Copies at which the shelf covariate reaches 1 (it grows as log1p beyond).
+const SHELF_SCALE: f64 = 20.0;
 
 /// Model inputs for every product and month of a history (plus the month after it for
 /// the calendar covariates).
@@ -43,6 +45,10 @@ pub struct Features {
     /// (product, statics)
     pub statics: Vec<f32>,
     pub static_columns: Vec<String>,
+    /// With `model.shelf_covariate`: per (product, month), the copies on the shelf at the
+    /// end of the month — the shelf the next month starts from, known when that month is
+    /// forecast — as log1p(copies) / log1p(20). A future covariate after the calendar ones.
+    pub shelf: Option<Vec<f32>>,
 }
 
 /// One window: inputs are the `lags` months before `target`.
@@ -118,8 +124,8 @@ fn static_values(p: &crate::forecast::history::ProductAttributes) -> [(&'static 
 }
 
 /// Builds every covariate. `scaler` is fitted by the caller on the training months.
-pub fn build(history: &History, scaler: LogMinMax, span: usize) -> Features {
-    Features::build_with_columns(history, scaler, span, &static_columns(history))
+pub fn build(history: &History, scaler: LogMinMax, span: usize, shelf: bool) -> Features {
+    Features::build_with_columns(history, scaler, span, &static_columns(history), shelf)
 }
 
 impl Features {
@@ -130,8 +136,17 @@ impl Features {
         scaler: LogMinMax,
         span: usize,
         static_columns: &[String],
+        shelf: bool,
     ) -> Features {
-        build_features(history, scaler, span, static_columns.to_vec())
+        let mut features = build_features(history, scaler, span, static_columns.to_vec());
+        features.shelf = shelf.then(|| {
+            history
+                .stock_end
+                .iter()
+                .map(|&copies| (copies.max(0.0).ln_1p() / SHELF_SCALE.ln_1p()) as f32)
+                .collect()
+        });
+        features
     }
 }
 
@@ -236,6 +251,7 @@ fn build_features(
         recording_years: history.products.iter().map(|p| p.recording_year).collect(),
         statics,
         static_columns,
+        shelf: None,
     }
 }
 
@@ -254,6 +270,20 @@ pub fn calendar(month: crate::month::Month, recording_year: i32) -> [f32; FUTURE
 impl Features {
     pub fn static_width(&self) -> usize {
         self.static_columns.len()
+    }
+
+    /// Future covariates per month: the calendar ones, and the shelf when it is used.
+    pub fn future_width(&self) -> usize {
+        FUTURE + usize::from(self.shelf.is_some())
+    }
+
+    /// The shelf covariate at the start of month `month` (counted from the first stored
+    /// month; may lie outside the history): the end of the month before, 0 unknown.
+    fn shelf_at(&self, shelf: &[f32], product: usize, month: i64) -> f32 {
+        match usize::try_from(month - 1) {
+            Ok(before) if before < self.months => shelf[product * self.months + before],
+            _ => 0.0,
+        }
     }
 
     /// Sample weight of the window ending before `target`.
@@ -357,7 +387,8 @@ impl Features {
         let zero = self.scaler.transform(0.0) as f32;
         let mut lookback = Vec::with_capacity(b * lags);
         let mut past = Vec::with_capacity(b * lags * PAST);
-        let mut future = Vec::with_capacity(b * (lags + 1) * FUTURE);
+        let width = self.future_width();
+        let mut future = Vec::with_capacity(b * (lags + 1) * width);
         let mut statics = Vec::with_capacity(b * s);
         let mut target = Vec::with_capacity(b);
         let mut weight = Vec::with_capacity(b);
@@ -377,8 +408,12 @@ impl Features {
             }
             for k in 0..=lags {
                 // Calendar covariates exist for every month, even before the history.
-                let month = self.first_month.plus(t as i32 + k as i32 - lags as i32);
+                let offset = t as i64 + k as i64 - lags as i64;
+                let month = self.first_month.plus(offset as i32);
                 future.extend_from_slice(&calendar(month, self.recording_years[i]));
+                if let Some(shelf) = &self.shelf {
+                    future.push(self.shelf_at(shelf, i, offset));
+                }
             }
             statics.extend_from_slice(&self.statics[i * s..][..s]);
             target.push(if t < self.months {
@@ -393,7 +428,7 @@ impl Features {
             inputs: super::tide::Batch {
                 lookback: tensor(lookback).reshape([b, lags]),
                 past: tensor(past).reshape([b, lags, PAST]),
-                future: tensor(future).reshape([b, lags + 1, FUTURE]),
+                future: tensor(future).reshape([b, lags + 1, width]),
                 statics: tensor(statics).reshape([b, s]),
             },
             target: tensor(target).reshape([b, 1]),
@@ -444,6 +479,7 @@ mod tests {
             present: (0..n)
                 .flat_map(|i| (0..months).map(move |m| present(i, m)))
                 .collect(),
+            stock_end: vec![1.0; n * months],
         }
     }
 
@@ -454,9 +490,9 @@ mod tests {
     #[test]
     fn covariates_never_look_into_the_future() {
         let scaler = LogMinMax::fit([0.0, 9.0].into_iter());
-        let full = build(&history(8), scaler, 3);
+        let full = build(&history(8), scaler, 3, true);
         for cut in 1..8 {
-            let short = build(&history(cut), scaler, 3);
+            let short = build(&history(cut), scaler, 3, true);
             for i in 0..2 {
                 for m in 0..cut {
                     let a = &full.past[(i * 8 + m) * PAST..][..PAST];
@@ -470,5 +506,37 @@ mod tests {
         let zero = scaler.transform(0.0) as f32;
         assert_eq!(full.past[(8 + 4) * PAST + 4], zero);
         assert!(full.past[(8 + 5) * PAST + 4] > zero);
+    }
+
+    /// The shelf covariate of each month in a window is the shelf it starts from: the end
+    /// of the month before (for next month, the snapshot), 0 before the history.
+    #[test]
+    fn the_shelf_a_month_starts_from_is_a_future_covariate() {
+        let mut h = history(4);
+        h.stock_end = vec![0.0, 3.0, 20.0, 1.0, 5.0, 5.0, 5.0, 5.0];
+        let scaler = LogMinMax::fit([0.0, 9.0].into_iter());
+        let features = build(&h, scaler, 3, true);
+        assert_eq!(features.future_width(), FUTURE + 1);
+        // Product 0, forecasting month 4 (after the history) from lags 2: months 2, 3, 4.
+        let sample = Sample {
+            product: 0,
+            target: 4,
+            weight: 1.0,
+        };
+        let batch = features.batch(&[sample], 2, &Device::default());
+        let future = batch.inputs.future.into_data().try_to_vec::<f32>().unwrap();
+        let shelf: Vec<f32> = future.chunks(FUTURE + 1).map(|m| m[FUTURE]).collect();
+        let scaled = |c: f64| (c.ln_1p() / 20f64.ln_1p()) as f32;
+        assert_eq!(shelf, vec![scaled(3.0), scaled(20.0), scaled(1.0)]);
+        // The first month has no month before it.
+        let first = Sample {
+            target: 0,
+            ..sample
+        };
+        let batch = features.batch(&[first], 2, &Device::default());
+        let future = batch.inputs.future.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(future[3 * (FUTURE + 1) - 1], 0.0);
+        // Without the switch, only the calendar.
+        assert_eq!(build(&h, scaler, 3, false).future_width(), FUTURE);
     }
 }

@@ -31,6 +31,9 @@ pub struct History {
     pub availability: Vec<f64>,
     pub confidence: Vec<f64>,
     pub present: Vec<bool>,
+    /// Copies on the shelf at the end of each month (0 without a row): the shelf the next
+    /// month starts from, known when it is forecast (the snapshot, for the newest month).
+    pub stock_end: Vec<f64>,
 }
 
 impl History {
@@ -85,6 +88,7 @@ impl History {
                 .iter()
                 .flat_map(|&i| self.present[i * t..i * t + keep].iter().copied())
                 .collect(),
+            stock_end: pick(&self.stock_end),
         }
     }
 
@@ -124,6 +128,7 @@ mod tests {
             availability: vec![1.0; 6],
             confidence: vec![1.0; 6],
             present: vec![true, true, true, false, false, true],
+            stock_end: vec![0.0; 6],
         };
         let c = h.complete_months();
         assert_eq!(c.months, vec![m(1), m(2)]);

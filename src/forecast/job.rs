@@ -18,7 +18,7 @@ use crate::month::Month;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const INPUT_MAGIC: &str = "plastinka job input";
 const OUTPUT_MAGIC: &str = "plastinka job output";
 
@@ -98,6 +98,7 @@ impl JobInput {
         out.section("availability", floats(&h.availability));
         out.section("confidence", floats(&h.confidence));
         out.section("present", h.present.iter().map(|&p| u8::from(p)).collect());
+        out.section("stock_end", floats(&h.stock_end));
         Ok(out.bytes)
     }
 
@@ -113,6 +114,7 @@ impl JobInput {
         let units = read_floats(section(&sections, "units")?, cells)?;
         let availability = read_floats(section(&sections, "availability")?, cells)?;
         let confidence = read_floats(section(&sections, "confidence")?, cells)?;
+        let stock_end = read_floats(section(&sections, "stock_end")?, cells)?;
         let present = section(&sections, "present")?;
         if present.len() != cells {
             bail!(
@@ -147,6 +149,7 @@ impl JobInput {
                 availability,
                 confidence,
                 present: present.iter().map(|&b| b != 0).collect(),
+                stock_end,
             },
             model: header.model,
             training: header.training,

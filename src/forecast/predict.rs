@@ -65,14 +65,14 @@ pub fn score_holdout(
     config: &ModelConfig,
     lags: usize,
     device: &Device,
-) -> Result<(Evaluation, Vec<BaselineEvaluation>)> {
+) -> Result<(Evaluation, Vec<BaselineEvaluation>, Vec<Vec<f64>>)> {
     let actual = |s: &Sample| history.units[history.at(s.product as usize, s.target as usize)];
     let forecasts = predict(features, samples, model, lags, device)?;
     let outcomes: Vec<Outcome> = samples
         .iter()
-        .zip(forecasts)
+        .zip(&forecasts)
         .map(|(s, quantiles)| Outcome {
-            quantiles,
+            quantiles: quantiles.clone(),
             actual: actual(s),
         })
         .collect();
@@ -98,5 +98,5 @@ pub fn score_holdout(
             }
         })
         .collect();
-    Ok((model_eval, baselines))
+    Ok((model_eval, baselines, forecasts))
 }

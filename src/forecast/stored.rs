@@ -42,6 +42,9 @@ pub struct ModelRecord {
     pub training_seconds: f64,
     /// The DataSphere job that trained it, for a remote run.
     pub remote_job_id: Option<String>,
+    /// The blend with a classical method its forecasts use, if any.
+    #[serde(default)]
+    pub blend: Option<super::blend::Blend>,
 }
 
 /// One product's forecast: (quantile level, units), ascending.
@@ -49,6 +52,37 @@ pub struct ModelRecord {
 pub struct ProductForecast {
     pub product_id: i64,
     pub quantiles: Vec<(f64, f64)>,
+}
+
+/// Every product's stored forecast from the model's quantiles for `samples` (next
+/// month's windows), blended with a classical method when the model chose one — in one
+/// place, so a forecast made again from the stored weights is the training run's.
+pub fn product_forecasts(
+    history: &History,
+    samples: &[super::dataset::Sample],
+    quantiles: Vec<Vec<f64>>,
+    blend: Option<&super::blend::Blend>,
+    levels: &[f64],
+) -> Vec<ProductForecast> {
+    samples
+        .iter()
+        .zip(quantiles)
+        .map(|(s, q)| {
+            let (i, target) = (s.product as usize, s.target as usize);
+            let q = match blend {
+                Some(blend) => blend.apply(history, i, target, &q, levels),
+                None => q,
+            };
+            ProductForecast {
+                product_id: history.products[i].id,
+                quantiles: levels
+                    .iter()
+                    .copied()
+                    .zip(q.into_iter().map(round_units))
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// Forecasts are stored in units rounded to hundredths, in one place, so a forecast made
@@ -86,6 +120,7 @@ impl ModelRecord {
             metrics: trained.metrics(),
             training_seconds: trained.seconds,
             remote_job_id: None,
+            blend: trained.blend.clone(),
         }
     }
 
@@ -161,24 +196,18 @@ impl ModelRecord {
             self.scaler,
             self.training.ewm_span,
             &self.static_columns,
+            self.model.shelf_covariate,
         );
         let samples = features.next_month_samples();
         let quantiles = super::predict::predict(&features, &samples, &network, lags, device)
             .context("forecasting")?;
-        let forecasts = samples
-            .iter()
-            .zip(quantiles)
-            .map(|(s, q)| ProductForecast {
-                product_id: history.products[s.product as usize].id,
-                quantiles: self
-                    .model
-                    .quantiles
-                    .iter()
-                    .copied()
-                    .zip(q.into_iter().map(round_units))
-                    .collect(),
-            })
-            .collect();
+        let forecasts = product_forecasts(
+            &history,
+            &samples,
+            quantiles,
+            self.blend.as_ref(),
+            &self.model.quantiles,
+        );
         Ok((newest.next(), forecasts))
     }
 
@@ -192,7 +221,10 @@ impl ModelRecord {
                 history.months.len()
             ));
         }
-        let expected = (dataset::PAST, dataset::FUTURE);
+        let expected = (
+            dataset::PAST,
+            dataset::FUTURE + usize::from(self.model.shelf_covariate),
+        );
         if (self.widths.past, self.widths.future) != expected {
             problems.push(format!(
                 "it was built for {} past and {} calendar covariates, this plastinka makes {} and {}",

@@ -29,6 +29,7 @@ pub struct EpochReport {
     pub seconds: f64,
 }
 
+use super::blend::Blend;
 pub use super::fit::learning_rate;
 use super::fit::{Fitted, Plan, fit};
 /// Everything a training run produces.
@@ -52,6 +53,9 @@ pub struct Trained {
     pub train_loss: f64,
     /// Every product's forecast for `forecast_month`: sorted, non-negative, rounded.
     pub forecasts: Vec<super::stored::ProductForecast>,
+    /// The blend with a classical method the forecasts use, if one helped on the
+    /// held-out month.
+    pub blend: Option<Blend>,
     pub windows_phase1: usize,
     pub windows_phase2: usize,
     pub seconds_per_epoch: f64,
@@ -75,6 +79,7 @@ impl Trained {
             "validation": self.validation,
             "baselines": self.baselines,
             "beats_baselines_on_pinball": beats,
+            "blend": self.blend,
             "validation_loss": self.validation_loss,
             "train_loss": self.train_loss,
             "best_epoch": self.best_epoch,
@@ -187,6 +192,7 @@ fn train_on(
         validation_loss: one.run.best_valid_loss,
         train_loss: two.run.last_train_loss,
         forecasts: two.forecasts,
+        blend: one.blend.clone(),
         windows_phase1: one.windows,
         windows_phase2: two.windows,
         seconds_per_epoch: seconds / epochs.max(1) as f64,
@@ -202,6 +208,8 @@ struct PhaseOne {
     run: Fitted,
     validation: Evaluation,
     baselines: Vec<BaselineEvaluation>,
+    /// The blend with a classical method chosen on the held-out month, if one helps.
+    blend: Option<Blend>,
     windows: usize,
 }
 
@@ -215,7 +223,12 @@ fn phase_one(
     progress: &mut (dyn FnMut(EpochReport) + Send),
 ) -> Result<PhaseOne> {
     let (lags, alpha) = (model.lags, training.sample_weight_alpha);
-    let features = dataset::build(history, fit_scaler(history, holdout), training.ewm_span);
+    let features = dataset::build(
+        history,
+        fit_scaler(history, holdout),
+        training.ewm_span,
+        model.shelf_covariate,
+    );
     let train =
         features.training_samples(history, lags, holdout - 1, training.min_sales_months, alpha);
     let valid = features.holdout_samples(history, lags, holdout, alpha);
@@ -228,7 +241,7 @@ fn phase_one(
     let widths = Widths {
         lags,
         past: dataset::PAST,
-        future: dataset::FUTURE,
+        future: features.future_width(),
         statics: features.static_width(),
         quantiles: model.quantiles.len(),
     };
@@ -243,7 +256,7 @@ fn phase_one(
         phase: 1,
     };
     let run = fit(&plan, device, progress)?;
-    let (validation, baselines) = score_holdout(
+    let (validation, baselines, forecasts) = score_holdout(
         history,
         &features,
         &valid,
@@ -252,11 +265,17 @@ fn phase_one(
         lags,
         device,
     )?;
+    let blend = if model.blend_baseline {
+        Blend::choose(history, &valid, &forecasts, &model.quantiles)
+    } else {
+        None
+    };
     Ok(PhaseOne {
         widths,
         run,
         validation,
         baselines,
+        blend,
         windows: train.len(),
     })
 }
@@ -285,7 +304,12 @@ fn phase_two(
     let epochs = ((one.run.best_epoch as f64) * training.retrain_epoch_factor)
         .round()
         .max(1.0) as usize;
-    let features = dataset::build(history, fit_scaler(history, t), training.ewm_span);
+    let features = dataset::build(
+        history,
+        fit_scaler(history, t),
+        training.ewm_span,
+        model.shelf_covariate,
+    );
     let widths = Widths {
         statics: features.static_width(),
         ..one.widths
@@ -309,19 +333,14 @@ fn phase_two(
     };
     let run = fit(&plan, device, progress)?;
     let next = features.next_month_samples();
-    let forecasts = predict(&features, &next, &run.best_model, model.lags, device)?
-        .into_iter()
-        .zip(&next)
-        .map(|(q, sample)| super::stored::ProductForecast {
-            product_id: history.products[sample.product as usize].id,
-            quantiles: model
-                .quantiles
-                .iter()
-                .copied()
-                .zip(q.into_iter().map(super::stored::round_units))
-                .collect(),
-        })
-        .collect();
+    let forecasts = predict(&features, &next, &run.best_model, model.lags, device)?;
+    let forecasts = super::stored::product_forecasts(
+        history,
+        &next,
+        forecasts,
+        one.blend.as_ref(),
+        &model.quantiles,
+    );
     let weights = run
         .best_model
         .clone()
@@ -388,6 +407,7 @@ pub(crate) mod tests {
             availability: vec![1.0; n * t],
             confidence: vec![1.0; n * t],
             present: vec![true; n * t],
+            stock_end: (0..n * t).map(|k| (k % 3) as f64).collect(),
         }
     }
 

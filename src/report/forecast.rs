@@ -64,6 +64,11 @@ pub fn quantile_at(quantiles: &[(f64, f64)], p: f64) -> f64 {
     }
     for pair in quantiles.windows(2) {
         let ((q0, v0), (q1, v1)) = (pair[0], pair[1]);
+        // A stored level is returned as stored: interpolating to it can miss it by a
+        // rounding error, and `--min-forecast` then drops a row showing the bound.
+        if (p - q1).abs() < 1e-12 {
+            return v1;
+        }
         if p <= q1 {
             return v0 + (v1 - v0) * (p - q0) / (q1 - q0);
         }
@@ -198,5 +203,12 @@ mod tests {
         assert_eq!(reorder_quantity(&q, 0, 0.6), 3);
         assert_eq!(quantile_at(&q, 0.99), 7.0);
         assert_eq!(quantile_at(&q, 0.01), 0.0);
+    }
+
+    /// A stored level comes back exactly: 0.03 + (0.29 − 0.03)·1 is not 0.29 in floats.
+    #[test]
+    fn a_stored_level_is_returned_as_stored() {
+        let q = [(0.25, 0.03), (0.5, 0.29), (0.75, 1.0)];
+        assert_eq!(quantile_at(&q, 0.5), 0.29);
     }
 }

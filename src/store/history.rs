@@ -119,9 +119,10 @@ impl Store {
             availability: vec![0.0; cells],
             confidence: vec![0.0; cells],
             present: vec![false; cells],
+            stock_end: vec![0.0; cells],
         };
         let mut stmt = self.conn.prepare(
-            "SELECT product_id, month, units_sold, availability, confidence FROM monthly_features",
+            "SELECT product_id, month, units_sold, availability, confidence, stock_end FROM monthly_features",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
@@ -135,6 +136,7 @@ impl Store {
             history.availability[at] = row.get(3)?;
             history.confidence[at] = row.get(4)?;
             history.present[at] = true;
+            history.stock_end[at] = row.get::<_, i64>(5)?.max(0) as f64;
         }
         Ok(history)
     }

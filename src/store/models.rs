@@ -27,6 +27,8 @@ struct Artifacts {
     widths: crate::forecast::tide::Widths,
     static_columns: Vec<String>,
     scaler: crate::forecast::scaler::LogMinMax,
+    #[serde(default)]
+    blend: Option<crate::forecast::blend::Blend>,
 }
 
 #[derive(Serialize, serde::Deserialize)]
@@ -65,6 +67,7 @@ impl WriteSession {
                     widths: record.widths,
                     static_columns: record.static_columns.clone(),
                     scaler: record.scaler,
+                    blend: record.blend.clone(),
                 })?,
                 record.weights,
                 serde_json::to_string(&record.metrics)?,
@@ -183,6 +186,7 @@ impl Store {
                         metrics: serde_json::Value::Null,
                         training_seconds: row.get(9)?,
                         remote_job_id: row.get(12)?,
+                        blend: None,
                     },
                     row.get(5)?,
                     row.get(6)?,
@@ -197,13 +201,18 @@ impl Store {
             return Ok(None);
         };
         let context = || format!("model {}: its stored settings cannot be read", record.id);
-        let settings: Settings = serde_json::from_str(&settings).with_context(context)?;
+        let raw: serde_json::Value = serde_json::from_str(&settings).with_context(context)?;
+        let mut settings: Settings = serde_json::from_value(raw.clone()).with_context(context)?;
+        // Settings added later read as they were before they existed, not as today's
+        // defaults: a model stored without the shelf covariate never read one.
+        settings.model.shelf_covariate = raw["model"]["shelf_covariate"].as_bool().unwrap_or(false);
         let artifacts: Artifacts = serde_json::from_str(&artifacts).with_context(context)?;
         record.model = settings.model;
         record.training = settings.training;
         record.widths = artifacts.widths;
         record.static_columns = artifacts.static_columns;
         record.scaler = artifacts.scaler;
+        record.blend = artifacts.blend;
         record.metrics = serde_json::from_str(&metrics).unwrap_or(serde_json::Value::Null);
         if record.weights_sha256.is_empty() {
             record.weights_sha256 = crate::digest::sha256_hex(&record.weights);
