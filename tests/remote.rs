@@ -359,10 +359,23 @@ fn two_waiters_store_the_model_once() {
             .unwrap()
     };
     let (first, second) = (waiter(), waiter());
+    let mut stored = 0;
     for child in [first, second] {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
+        assert_no_secret(&out);
+        let said = String::from_utf8_lossy(&out.stdout).to_string();
+        if said.contains("Stored model") {
+            stored += 1;
+        } else {
+            // The other one found it stored: before it began, or after it downloaded.
+            assert!(
+                said.contains("meanwhile") || said.contains("is done"),
+                "{said}"
+            );
+        }
     }
+    assert_eq!(stored, 1);
     assert_eq!(ws.sql("SELECT count(*) FROM models"), 1);
     assert_eq!(text(&ws, "SELECT state FROM remote_jobs"), "stored");
 }

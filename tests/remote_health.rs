@@ -131,6 +131,15 @@ fn a_service_account_key_signs_a_jwt_the_iam_accepts() {
     assert_eq!(code, 2, "{component}");
     assert!(printed.contains("not a file path"), "{printed}");
     assert!(!printed.contains("PRIVATE KEY"), "{printed}");
+    // A token pasted there (one line, nothing to tell it from a path): not echoed either.
+    let mut token = fake.env();
+    token.push((
+        "YC_SERVICE_ACCOUNT_KEY_FILE".into(),
+        "t1.pasted-iam-token-9f8e7d".into(),
+    ));
+    let (code, component, printed) = remote(&ws, &token);
+    assert_eq!(code, 2, "{component}");
+    assert!(!printed.contains("pasted-iam-token"), "{printed}");
 }
 
 #[test]

@@ -100,8 +100,9 @@ fn looks_like_a_path(value: &str) -> bool {
 /// The authorized key file: `{"id", "service_account_id", "private_key", …}`. The private
 /// key is PKCS#8 PEM, possibly after a line `yc` writes above it.
 fn read_key_file(path: &std::path::Path) -> Result<ServiceAccountKey> {
+    // The value is never printed: a token pasted here by mistake would be.
     let refuse = |why: &str| {
-        crate::error::InputError::new(format!("{KEY_FILE_VARIABLE} = {}: {why}", path.display()))
+        crate::error::InputError::new(format!("{KEY_FILE_VARIABLE} (the file it names): {why}"))
     };
     let text = std::fs::read_to_string(path).map_err(|e| refuse(&format!("cannot read: {e}")))?;
     let json: serde_json::Value =

@@ -362,16 +362,37 @@ fn retriable(what: &str, status: &Status) -> bool {
     ) || (status.code() == Code::Unknown && status.message().contains("transport"))
 }
 
-/// The response of a finished operation as `T`, or its error.
+/// An operation DataSphere finished with an error: the job's own failure (unlike a call
+/// that did not get through).
+#[derive(Debug)]
+pub struct OperationFailed {
+    pub message: String,
+    /// google.rpc code 1: CANCELLED.
+    pub cancelled: bool,
+}
+
+impl std::fmt::Display for OperationFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for OperationFailed {}
+
+/// The response of a finished operation as `T`, or its error ([`OperationFailed`] when
+/// the operation itself failed).
 pub fn unpack<T: Message + Default>(op: &Operation, what: &str) -> Result<T> {
     match &op.result {
         Some(operation::operation::Result::Response(any)) => T::decode(any.value.as_slice())
             .with_context(|| format!("DataSphere {what}: an unreadable answer")),
-        Some(operation::operation::Result::Error(status)) => Err(anyhow::anyhow!(
-            "DataSphere {what} failed: {} (code {})",
-            status.message,
-            status.code
-        )),
+        Some(operation::operation::Result::Error(status)) => Err(OperationFailed {
+            message: format!(
+                "DataSphere {what} failed: {} (code {})",
+                status.message, status.code
+            ),
+            cancelled: status.code == 1,
+        }
+        .into()),
         None => Err(anyhow::anyhow!(
             "DataSphere {what}: the operation ended without an answer"
         )),

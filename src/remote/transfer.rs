@@ -15,6 +15,19 @@ pub(super) enum Attempt<T> {
     Fail(anyhow::Error),
 }
 
+/// A transfer the storage refused for good (a 4xx answer), as opposed to one that
+/// failed for a passing reason.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// Runs `attempt` until it is done, refused, or `retry.attempts` passing faults in a row;
 /// the last fault is named in the error.
 pub(super) async fn retrying<T, F, Fut>(retry: &Retry, what: &str, mut attempt: F) -> Result<T>
@@ -58,7 +71,7 @@ pub async fn put(
                 Attempt::Again(format!("answered {}", response.status()))
             }
             Ok(response) => {
-                Attempt::Fail(anyhow::anyhow!("{what}: answered {}", response.status()))
+                Attempt::Fail(Refused(format!("{what}: answered {}", response.status())).into())
             }
             Err(e) => Attempt::Again(super::auth::describe(e)),
         }
@@ -88,7 +101,9 @@ pub async fn get(
                 return Attempt::Again(format!("answered {}", response.status()));
             }
             Ok(response) => {
-                return Attempt::Fail(anyhow::anyhow!("{what}: answered {}", response.status()));
+                return Attempt::Fail(
+                    Refused(format!("{what}: answered {}", response.status())).into(),
+                );
             }
             Err(e) => return Attempt::Again(super::auth::describe(e)),
         };

@@ -145,13 +145,17 @@ fn cancel(context: &Context, id: &str) -> Result<()> {
         None,
         Some("cancelled with `plastinka jobs cancel`"),
     )?;
+    // A job that ended meanwhile (its model stored by a waiter) keeps its state.
+    let now = known_job(context, id)?;
     if context.json {
-        crate::outln!(
-            "{}",
-            serde_json::to_string_pretty(&known_job(context, id)?)?
-        )?;
-    } else {
+        crate::outln!("{}", serde_json::to_string_pretty(&now)?)?;
+    } else if now.state == JobState::Cancelled {
         crate::outln!("Cancelled job {id}.")?;
+    } else {
+        crate::outln!(
+            "Job {id} is {} here (it ended meanwhile); DataSphere was asked to cancel it.",
+            now.state.name()
+        )?;
     }
     Ok(())
 }

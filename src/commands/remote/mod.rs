@@ -162,22 +162,28 @@ fn create(
     let poll = Duration::from_secs(config.poll_interval_seconds);
     let mut recorded: Option<String> = None;
     let mut record = |id: &str| -> Result<()> {
-        let session = context.write_existing("train --remote")?;
-        session.insert_job(&crate::store::jobs::new_job(
-            id,
-            &config.project_id,
-            &config.instance_type,
-            &input_sha256,
-            months.clone(),
-            version,
-            activate,
-        ))?;
-        session.commit()?;
+        say(&format!("job {id}: created on DataSphere"));
+        let unrecorded = || {
+            format!(
+                "job {id} was created on DataSphere but could not be recorded here; stop it in the DataSphere console"
+            )
+        };
+        let session = context
+            .write_existing("train --remote")
+            .with_context(unrecorded)?;
+        session
+            .insert_job(&crate::store::jobs::new_job(
+                id,
+                &config.project_id,
+                &config.instance_type,
+                &input_sha256,
+                months.clone(),
+                version,
+                activate,
+            ))
+            .with_context(unrecorded)?;
+        session.commit().with_context(unrecorded)?;
         recorded = Some(id.to_string());
-        say(&format!(
-            "job {id}: created on DataSphere (project {})",
-            config.project_id
-        ));
         Ok(())
     };
     let created = remote.runtime.block_on(remote.service.create(
@@ -187,7 +193,9 @@ fn create(
     ));
     match created {
         Ok(created) => Ok(created),
-        Err(e) => {
+        // Only Create's own failure ends the job; after a passing fault it stays
+        // `submitted`, and `jobs wait` finds out from DataSphere where it stands.
+        Err(e) if e.is::<datasphere::OperationFailed>() => {
             if let Some(id) = recorded {
                 set_state(
                     context,
@@ -199,6 +207,10 @@ fn create(
             }
             Err(e)
         }
+        Err(e) => match recorded {
+            Some(id) => Err(e.context(resume_hint(&id))),
+            None => Err(e),
+        },
     }
 }
 

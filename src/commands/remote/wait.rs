@@ -26,8 +26,10 @@ const LOG_GRACE: Duration = Duration::from_secs(5);
 enum Ended {
     /// It ran; its exit code (when DataSphere gave one) and output files.
     Ran(proto::ExecuteProjectJobResponse),
-    /// It failed or was cancelled there.
+    /// It failed there.
     Failed(String),
+    /// It was cancelled there.
+    Cancelled(String),
     /// It was never executed (interrupted while its files were sent).
     NeverStarted,
 }
@@ -112,10 +114,17 @@ async fn follow(
                     .service
                     .wait_operation(op, poll, &mut |_| Ok(()))
                     .await?;
-                Ok(match datasphere::unpack(&op, "Execute") {
-                    Ok(response) => Ended::Ran(response),
-                    Err(e) => Ended::Failed(format!("{e:#}")),
-                })
+                match datasphere::unpack(&op, "Execute") {
+                    Ok(response) => Ok(Ended::Ran(response)),
+                    Err(e) => match e.downcast_ref::<datasphere::OperationFailed>() {
+                        Some(failed) if failed.cancelled => {
+                            Ok(Ended::Cancelled(failed.message.clone()))
+                        }
+                        Some(failed) => Ok(Ended::Failed(failed.message.clone())),
+                        // An answer we cannot read is not the job's failure.
+                        None => Err(e),
+                    },
+                }
             }
             None => job_status_end(remote, &job.id, poll).await,
         }
@@ -177,7 +186,7 @@ async fn job_status_end(remote: &Remote, id: &str, poll: Duration) -> Result<End
                 )));
             }
             Ok(JobStatus::Cancelled) => {
-                return Ok(Ended::Failed("cancelled on DataSphere".to_string()));
+                return Ok(Ended::Cancelled("cancelled on DataSphere".to_string()));
             }
             Ok(JobStatus::Creating) => return Ok(Ended::NeverStarted),
             _ => tokio::time::sleep(poll).await,
@@ -200,6 +209,10 @@ fn finish(
         Ended::Failed(message) => {
             set_state(context, id, JobState::Failed, None, Some(&message))?;
             anyhow::bail!("job {id} failed: {message}; nothing was stored");
+        }
+        Ended::Cancelled(message) => {
+            set_state(context, id, JobState::Cancelled, None, Some(&message))?;
+            anyhow::bail!("job {id} was cancelled: {message}; nothing was stored");
         }
         Ended::NeverStarted => {
             return Err(InputError::new(format!(
@@ -226,7 +239,17 @@ fn finish(
         anyhow::bail!("job {id}: {message}; nothing was stored");
     };
     set_state(context, id, JobState::Downloading, None, None)?;
-    let bytes = download(remote, id, output).with_context(|| resume_hint(id))?;
+    let bytes = match download(remote, id, output) {
+        Ok(bytes) => bytes,
+        // Refused for good (a 4xx on fresh URLs: the job's data expired or is gone).
+        Err(e) if e.is::<crate::remote::transfer::Refused>() => {
+            set_state(context, id, JobState::Failed, None, Some(&format!("{e:#}")))?;
+            return Err(e.context(format!(
+                "job {id}: its output cannot be fetched; nothing was stored"
+            )));
+        }
+        Err(e) => return Err(e.context(resume_hint(id))),
+    };
     let output = match checked_output(job, &bytes) {
         Ok(output) => output,
         Err(e) => {
@@ -319,7 +342,8 @@ fn store_output(context: &Context, job: &RemoteJob, output: JobOutput) -> Result
         return Ok(());
     }
     session.commit()?;
-    if data_changed_since(context, job)? {
+    // The model is stored: failing to compare data versions is no reason to say otherwise.
+    if data_changed_since(context, job).unwrap_or(false) {
         say(&format!(
             "note: uploads landed after job {} was submitted; its model covers {}…{}",
             job.id, job.data_first_month, job.data_last_month
