@@ -287,6 +287,31 @@ mod tests {
         let (month, forecasts) = record.forecast(&history, &device).unwrap();
         assert_eq!(month, trained.forecast_month);
         assert_eq!(forecasts, trained.forecasts);
+        // A stored blend is applied when forecasting again: half-way to IMAPA's quantiles.
+        let blend = crate::forecast::blend::Blend {
+            method: "imapa".into(),
+            weight: 0.5,
+        };
+        let blended = ModelRecord {
+            blend: Some(blend.clone()),
+            ..record.clone()
+        };
+        let (_, mixed) = blended.forecast(&history, &device).unwrap();
+        let (_, alone) = ModelRecord {
+            blend: None,
+            ..record.clone()
+        }
+        .forecast(&history, &device)
+        .unwrap();
+        let i = 0;
+        let t = history.months.len();
+        let imapa =
+            crate::forecast::baselines::Baseline::Imapa.quantiles(&history, i, t, &model.quantiles);
+        let model_q: Vec<f64> = alone[i].quantiles.iter().map(|&(_, u)| u).collect();
+        for (k, &(_, units)) in mixed[i].quantiles.iter().enumerate() {
+            let expected = round_units(0.5 * model_q[k] + 0.5 * imapa[k]);
+            assert!((units - expected).abs() <= 0.011, "{units} vs {expected}");
+        }
         // One flipped byte is found before anything is loaded.
         let mut damaged = record.clone();
         damaged.weights[100] ^= 1;
