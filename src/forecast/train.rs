@@ -104,7 +104,16 @@ pub fn device(name: &str) -> Result<Device> {
     match name {
         "cpu" => Ok(Device::flex()),
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(0)),
+        "cuda" => {
+            // burn's CUDA runtime panics on a machine without the driver: ask first.
+            if !cuda_driver_present() {
+                return Err(InputError::new(
+                    "setting training.device = cuda: this machine has no CUDA driver (libcuda.so.1 cannot be loaded); use cpu, or train on a GPU machine (`train --remote` with a g… configuration)",
+                )
+                .into());
+            }
+            Ok(Device::cuda(0))
+        }
         #[cfg(feature = "wgpu")]
         "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
         other => {
@@ -121,6 +130,33 @@ pub fn device(name: &str) -> Result<Device> {
             ))
             .into())
         }
+    }
+}
+
+/// Whether the CUDA driver library can be loaded here (what burn's CUDA runtime needs).
+#[cfg(feature = "cuda")]
+fn cuda_driver_present() -> bool {
+    #[cfg(unix)]
+    {
+        ["libcuda.so.1", "libcuda.so"].iter().any(|name| {
+            let Ok(name) = std::ffi::CString::new(*name) else {
+                return false;
+            };
+            // SAFETY: dlopen with a valid C string; the handle is closed at once.
+            unsafe {
+                let handle = libc::dlopen(name.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL);
+                if handle.is_null() {
+                    false
+                } else {
+                    libc::dlclose(handle);
+                    true
+                }
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        true
     }
 }
 
