@@ -74,7 +74,7 @@ fn a_model_losing_to_a_classical_method_is_degraded_naming_it() {
     assert_eq!(code, 1, "{report:#}");
     let reason = component(&report, "model")["reason"].as_str().unwrap();
     assert!(
-        reason.contains("does not beat") && reason.contains("imapa"),
+        reason.contains("does not beat imapa on pinball"),
         "{reason}"
     );
 }

@@ -84,9 +84,18 @@ pub fn run(
     let history = history.complete_months();
     let t = history.months.len();
     let minimum = train::minimum_months(model);
-    if months == 0 || t < minimum + months {
+    // The newest months the shop was open: a month stored closed has no sales to score.
+    let origins: Vec<usize> = (minimum..t)
+        .rev()
+        .filter(|&m| !history.closed[m])
+        .take(months)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if months == 0 || origins.len() < months {
         return Err(InputError::new(format!(
-            "a backtest of {months} month(s) needs {} complete stored months ({minimum} to train on before the first); the store has {t}",
+            "a backtest of {months} month(s) needs {} complete stored months ({minimum} to train on before the first, months the shop was closed not counted); the store has {t}",
             minimum + months
         ))
         .into());
@@ -95,7 +104,7 @@ pub fn run(
     let mut per_month = Vec::new();
     let mut pooled: Vec<Vec<Outcome>> = vec![Vec::new(); Baseline::ALL.len() + 1];
     let mut scaler = None;
-    for (k, origin) in (t - months..t).enumerate() {
+    for (k, &origin) in origins.iter().enumerate() {
         let month = history.months[origin];
         let past = history.first_months(origin);
         let mut report = |epoch: EpochReport| {

@@ -479,7 +479,9 @@ mod tests {
             present: (0..n)
                 .flat_map(|i| (0..months).map(move |m| present(i, m)))
                 .collect(),
-            stock_end: vec![1.0; n * months],
+            stock_end: (0..n)
+                .flat_map(|i| (0..months).map(move |m| ((i + 2 * m) % 5) as f64))
+                .collect(),
         }
     }
 
@@ -498,6 +500,15 @@ mod tests {
                     let a = &full.past[(i * 8 + m) * PAST..][..PAST];
                     let b = &short.past[(i * cut + m) * PAST..][..PAST];
                     assert_eq!(a, b, "product {i}, month {m}, history cut after {cut}");
+                    // The shelf a month starts from, too: a window ending at the cut
+                    // sees the same future covariates in both.
+                    let (f, s) = (full.shelf.as_ref().unwrap(), short.shelf.as_ref().unwrap());
+                    assert_eq!(
+                        full.shelf_at(f, i, m as i64 + 1),
+                        short.shelf_at(s, i, m as i64 + 1),
+                        "shelf of product {i} at month {}",
+                        m + 1
+                    );
                 }
             }
         }

@@ -44,7 +44,7 @@ pub fn best_alpha(x: &[f64]) -> f64 {
     let better = |value: f64, than: f64| value < than - 1e-12 * (1.0 + than.abs());
     let mut best = (ALPHA_LOW, mse(ALPHA_LOW));
     for step in 1..=20 {
-        let alpha = ALPHA_LOW + step as f64 * 0.01;
+        let alpha = (ALPHA_LOW + step as f64 * 0.01).min(ALPHA_HIGH);
         let value = mse(alpha);
         if better(value, best.1) {
             best = (alpha, value);

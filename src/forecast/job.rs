@@ -234,7 +234,10 @@ fn open<'a>(bytes: &'a [u8], magic: &str) -> Result<Vec<(&'a str, &'a [u8])>> {
         .context("not a plastinka job file")?;
     let first = std::str::from_utf8(&bytes[..line_end]).context("not a plastinka job file")?;
     let expected = format!("{magic} {FORMAT_VERSION}");
-    if first != expected {
+    // Output format 1 differs from 2 only by fields read with defaults: a job started
+    // before an upgrade is still collected.
+    let older_output = magic == OUTPUT_MAGIC && first == format!("{magic} 1");
+    if first != expected && !older_output {
         bail!("«{first}» is not a {magic} this plastinka reads («{expected}»)");
     }
     let mut rest = &bytes[line_end + 1..];

@@ -206,6 +206,7 @@ impl Store {
         // Settings added later read as they were before they existed, not as today's
         // defaults: a model stored without the shelf covariate never read one.
         settings.model.shelf_covariate = raw["model"]["shelf_covariate"].as_bool().unwrap_or(false);
+        settings.model.blend_baseline = raw["model"]["blend_baseline"].as_bool().unwrap_or(false);
         let artifacts: Artifacts = serde_json::from_str(&artifacts).with_context(context)?;
         record.model = settings.model;
         record.training = settings.training;
