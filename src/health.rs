@@ -294,18 +294,7 @@ fn model_component(store: &Store, config: &Config) -> Component {
     let age = newest.map_or(0, |n| model.last_month.until(n));
     let ratio = model.metrics["validation"]["miws_mic_ratio"].as_f64();
     let pinball = model.metrics["validation"]["pinball"].as_f64();
-    let losing: Vec<String> = model.metrics["baselines"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter(|b| match (pinball, b["evaluation"]["pinball"].as_f64()) {
-                    (Some(m), Some(b)) => m >= b,
-                    _ => false,
-                })
-                .filter_map(|b| b["name"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let losing = baselines_not_beaten(&model.metrics);
     // The active model must load: its weights match their checksum and fit its settings.
     let loads = store
         .load_model(Some(&model.id))
@@ -327,24 +316,7 @@ fn model_component(store: &Store, config: &Config) -> Component {
     let (backtest_note, backtest) = latest_backtest(store);
     let mut details = details;
     details["backtest"] = backtest;
-    let mut problems = Vec::new();
-    if age > 0 {
-        problems.push(format!(
-            "trained on data up to {}, the store has {} more complete month(s): retrain",
-            model.last_month, age
-        ));
-    }
-    match ratio {
-        Some(r) if r >= threshold => problems.push(format!("MIWS_MIC_Ratio {r:.3} ≥ threshold {threshold} (lower is better): run `plastinka tune` or retrain")),
-        None => problems.push("no MIWS_MIC_Ratio stored".to_string()),
-        _ => {}
-    }
-    if !losing.is_empty() {
-        problems.push(format!(
-            "does not beat {} on pinball loss",
-            losing.join(", ")
-        ));
-    }
+    let problems = model_problems(&model, age, ratio, threshold, &losing);
     if problems.is_empty() {
         component(
             "model",
@@ -364,6 +336,53 @@ fn model_component(store: &Store, config: &Config) -> Component {
             details,
         )
     }
+}
+
+/// The baselines whose held-out pinball the model's does not beat.
+fn baselines_not_beaten(metrics: &serde_json::Value) -> Vec<String> {
+    let pinball = metrics["validation"]["pinball"].as_f64();
+    metrics["baselines"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter(|b| match (pinball, b["evaluation"]["pinball"].as_f64()) {
+                    (Some(m), Some(b)) => m >= b,
+                    _ => false,
+                })
+                .filter_map(|b| b["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Why a model that loads is degraded: behind the data, over the metric threshold, or
+/// beaten by a baseline (empty when it is none of these).
+fn model_problems(
+    model: &crate::store::reports::ModelInfo,
+    age: i32,
+    ratio: Option<f64>,
+    threshold: f64,
+    losing: &[String],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if age > 0 {
+        problems.push(format!(
+            "trained on data up to {}, the store has {} more complete month(s): retrain",
+            model.last_month, age
+        ));
+    }
+    match ratio {
+        Some(r) if r >= threshold => problems.push(format!("MIWS_MIC_Ratio {r:.3} ≥ threshold {threshold} (lower is better): run `plastinka tune` or retrain")),
+        None => problems.push("no MIWS_MIC_Ratio stored".to_string()),
+        _ => {}
+    }
+    if !losing.is_empty() {
+        problems.push(format!(
+            "does not beat {} on pinball loss",
+            losing.join(", ")
+        ));
+    }
+    problems
 }
 
 /// The newest backtest in a sentence and as details (null when there is none).
