@@ -191,3 +191,38 @@ fn origin_outcomes(
     }
     outcomes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::train::tests::{tiny_config, tiny_history};
+
+    /// Origins are the newest months the shop was open, each scored with every method,
+    /// and the pooled products are the sum of the months'.
+    #[test]
+    fn a_closed_month_is_never_an_origin() {
+        let (model, training) = tiny_config();
+        let training = TrainingConfig {
+            max_epochs: 2,
+            ..training
+        };
+        let mut history = tiny_history();
+        let t = history.months.len();
+        history.closed[t - 2] = true;
+        let result = run(&history, 2, &model, &training, &mut |_| {}).unwrap();
+        let months: Vec<Month> = result.months.iter().map(|m| m.month).collect();
+        assert_eq!(months, vec![history.months[t - 3], history.months[t - 1]]);
+        for month in &result.months {
+            assert_eq!(month.scores.len(), Baseline::ALL.len() + 1);
+        }
+        let products = |scores: &[MethodScore]| scores[0].evaluation.products;
+        assert_eq!(
+            products(&result.pooled),
+            result
+                .months
+                .iter()
+                .map(|m| products(&m.scores))
+                .sum::<usize>()
+        );
+    }
+}
