@@ -4,6 +4,7 @@
 //! Only [`store`] speaks SQL; [`commands`] wire the modules together.
 
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod digest;

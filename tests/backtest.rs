@@ -4,18 +4,6 @@
 mod common;
 use common::*;
 
-const BASELINES: [&str; 9] = [
-    "last_month",
-    "same_month_last_year",
-    "mean_of_last_3_months",
-    "croston_sba",
-    "tsb",
-    "imapa",
-    "croston_sba_empirical",
-    "tsb_empirical",
-    "imapa_empirical",
-];
-
 #[test]
 fn a_backtest_scores_every_method_per_month_and_pooled_and_is_stored() {
     let ws = Workspace::with_sample(SMALL_MODEL, true);

@@ -74,6 +74,23 @@ fn text(ws: &Workspace, query: &str) -> String {
     conn.query_row(query, [], |r| r.get(0)).unwrap()
 }
 
+/// `train --remote` started in the background, returned once its job is running.
+fn train_until_running(ws: &Workspace, fake: &FakeDataSphere) -> std::process::Child {
+    let child = ws
+        .process()
+        .envs(fake.env())
+        .env("YC_OAUTH_TOKEN", OAUTH)
+        .args(["train", "--remote"])
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while ws.sql("SELECT count(*) FROM remote_jobs WHERE state = 'running'") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
+}
+
 fn job_id_of(out: &std::process::Output) -> String {
     json(out)["job_id"].as_str().unwrap().to_string()
 }
@@ -405,19 +422,8 @@ fn a_wait_killed_midway_leaves_the_job_to_jobs_wait() {
         hold: Duration::from_secs(4),
         ..Faults::default()
     });
-    let mut child = ws
-        .process()
-        .envs(fake.env())
-        .env("YC_OAUTH_TOKEN", OAUTH)
-        .args(["train", "--remote"])
-        .spawn()
-        .unwrap();
     // Killed once the job runs (its id is recorded by then).
-    let started = std::time::Instant::now();
-    while ws.sql("SELECT count(*) FROM remote_jobs WHERE state = 'running'") == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut child = train_until_running(&ws, &fake);
     child.kill().unwrap();
     child.wait().unwrap();
     let id = text(&ws, "SELECT id FROM remote_jobs");
@@ -437,18 +443,7 @@ fn ctrl_c_while_waiting_leaves_the_job_running() {
         hold: Duration::from_secs(3),
         ..Faults::default()
     });
-    let child = ws
-        .process()
-        .envs(fake.env())
-        .env("YC_OAUTH_TOKEN", OAUTH)
-        .args(["train", "--remote"])
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while ws.sql("SELECT count(*) FROM remote_jobs WHERE state = 'running'") == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let child = train_until_running(&ws, &fake);
     std::thread::sleep(Duration::from_millis(300));
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])

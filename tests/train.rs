@@ -77,20 +77,7 @@ fn a_run_stores_its_model_forecasts_and_metrics() {
         .iter()
         .map(|b| b["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "last_month",
-            "same_month_last_year",
-            "mean_of_last_3_months",
-            "croston_sba",
-            "tsb",
-            "imapa",
-            "croston_sba_empirical",
-            "tsb_empirical",
-            "imapa_empirical",
-        ]
-    );
+    assert_eq!(names, BASELINES);
     assert_eq!(
         ws.sql("SELECT count(*) FROM models WHERE active = 1 AND length(weights) > 1000"),
         1

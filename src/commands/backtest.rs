@@ -35,7 +35,7 @@ pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let created_at = crate::clock::timestamp();
     let record = BacktestRecord {
         format_version: backtest::FORMAT_VERSION,
         id: format!(

@@ -16,7 +16,8 @@ pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
             })?;
             crate::report::backtest::build(&record)
         }
-        _ => model_report(context, &store, args)?,
+        ReportKind::Forecast => model_report(context, &store, args, false)?,
+        ReportKind::Accuracy => model_report(context, &store, args, true)?,
     };
     if let Some(spec) = &args.sort {
         report.sort(spec).map_err(InputError::new)?;
@@ -27,11 +28,12 @@ pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
     write(context, args, &report)
 }
 
-/// The forecast or accuracy report of a stored model.
+/// The forecast report of a stored model, or with `accuracy` its accuracy report.
 fn model_report(
     context: &Context,
     store: &crate::store::Store,
     args: &ReportArgs,
+    accuracy: bool,
 ) -> Result<crate::report::Report> {
     let (model, month) = crate::report::choose(store, args.model.as_deref(), args.month)?;
     let record = store
@@ -53,9 +55,8 @@ fn model_report(
         .into_iter()
         .filter(|line| filters.keeps(line))
         .collect();
-    // Backtest reports do not come from a model: `run` builds them.
-    let report = match args.kind {
-        ReportKind::Forecast | ReportKind::Backtest => {
+    let report = match accuracy {
+        false => {
             let service_level = args
                 .service_level
                 .unwrap_or(context.config.report.service_level);
@@ -64,7 +65,7 @@ fn model_report(
             }
             forecast::build(&model, month, &lines, &levels, service_level)
         }
-        ReportKind::Accuracy => {
+        true => {
             let stored = store.stored_months()?;
             let complete = stored
                 .months

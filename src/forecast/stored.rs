@@ -103,7 +103,7 @@ impl ModelRecord {
         Self {
             format_version: FORMAT_VERSION,
             id,
-            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            created_at: crate::clock::timestamp(),
             first_month: history.months[0],
             last_month: trained.last_month,
             forecast_month: trained.forecast_month,

@@ -2,13 +2,10 @@
 
 use super::history::DataVersion;
 use super::{Store, WriteSession};
+use crate::clock::timestamp;
 use crate::remote::job::{JobState, RemoteJob};
 use anyhow::Result;
 use rusqlite::{OptionalExtension, params};
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
 
 const COLUMNS: &str =
     "id, created_at, updated_at, project_id, instance_type, state, execute_operation_id,
@@ -80,7 +77,7 @@ impl WriteSession {
             "UPDATE remote_jobs SET state = ?2, updated_at = ?3,
                 execute_operation_id = coalesce(?4, execute_operation_id), message = coalesce(?5, message)
              WHERE id = ?1 AND state IN ('submitted', 'uploading', 'running', 'downloading')",
-            params![id, state.name(), now(), execute_operation_id, message],
+            params![id, state.name(), timestamp(), execute_operation_id, message],
         )?;
         Ok(changed == 1)
     }
@@ -90,7 +87,7 @@ impl WriteSession {
         let changed = self.conn().execute(
             "UPDATE remote_jobs SET state = 'stored', model_id = ?2, updated_at = ?3
              WHERE id = ?1 AND model_id IS NULL AND state IN ('running', 'downloading')",
-            params![id, model_id, now()],
+            params![id, model_id, timestamp()],
         )?;
         Ok(changed == 1)
     }
@@ -127,7 +124,7 @@ pub fn new_job(
     version: &DataVersion,
     activate: bool,
 ) -> RemoteJob {
-    let now = now();
+    let now = timestamp();
     RemoteJob {
         id: id.to_string(),
         created_at: now.clone(),

@@ -108,7 +108,7 @@ impl WriteSession {
                 model_id,
                 month,
                 data_last_month.to_string(),
-                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                crate::clock::timestamp()
             ],
         )?;
         let mut insert = conn.prepare(

@@ -137,7 +137,7 @@ impl WriteSession {
                 rows_read, rows_kept, dropped_json, warnings_json, incoherent_rows, products, new_products)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
-                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                crate::clock::timestamp(),
                 window.stock_date.to_string(),
                 window.first.to_string(),
                 window.last.to_string(),

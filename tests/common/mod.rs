@@ -232,6 +232,19 @@ pub fn stderr(output: &std::process::Output) -> String {
 }
 
 /// A small model that trains on the sample in about a second and beats the baselines.
+/// Every baseline's name, in the order train, reports and backtests list them.
+pub const BASELINES: [&str; 9] = [
+    "last_month",
+    "same_month_last_year",
+    "mean_of_last_3_months",
+    "croston_sba",
+    "tsb",
+    "imapa",
+    "croston_sba_empirical",
+    "tsb_empirical",
+    "imapa_empirical",
+];
+
 pub const SMALL_MODEL: &str = "[model]\nhidden_size = 32\nnum_encoder_layers = 1\nnum_decoder_layers = 1\ndecoder_output_dim = 8\ntemporal_decoder_hidden = 8\n[training]\nmax_epochs = 30\npatience = 5\n";
 
 impl Workspace {
