@@ -35,8 +35,8 @@ pub enum Command {
     Upload(UploadArgs),
     /// Train the forecasting model on the stored months and forecast the next month
     Train(TrainArgs),
-    /// Search model settings when health reports degradation (not built yet)
-    Tune,
+    /// Search model and training settings by backtest, and make the best the ones `train` uses
+    Tune(TuneArgs),
     /// Rolling-origin backtest of the model and every baseline over the last complete months
     Backtest(BacktestArgs),
     /// Per-product forecasts and business figures, or the accuracy of a past forecast
@@ -73,6 +73,80 @@ pub struct BacktestArgs {
     /// How many of the newest complete months to forecast, each from the months before it
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=24))]
     pub months: u16,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TuneArgs {
+    #[command(subcommand)]
+    pub command: Option<TuneCommand>,
+    /// Candidate settings to try besides the current ones; re-running with more continues
+    /// the study
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub trials: u16,
+    /// Start no evaluation after this long (90s, 30m, 2h); running ones finish and are
+    /// stored, and the next `tune` continues the study
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub time_budget: Option<std::time::Duration>,
+    /// Backtest months each evaluation is scored on (the newest complete ones)
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=12))]
+    pub months: u16,
+    /// Epochs of the first halving rung; each next rung has 3× as many, the last
+    /// training.max_epochs
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub min_epochs: u16,
+    /// Afterwards, make the best trial's settings the ones `train` uses, if they beat the
+    /// current ones at the full budget
+    #[arg(long)]
+    pub activate: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TuneCommand {
+    /// Make a trial's settings the ones `train`, `forecast` and `backtest` use
+    Activate {
+        /// Trial number as the tune table lists it (0 = the settings the study started from)
+        trial: usize,
+        /// The study [default: the newest]
+        #[arg(long)]
+        study: Option<String>,
+    },
+    /// Stop using tuned settings: back to the defaults and the settings file
+    Deactivate,
+    /// The newest study's table again (or --study's), without training
+    Show {
+        #[arg(long)]
+        study: Option<String>,
+    },
+}
+
+/// `90s`, `30m`, `2h`, `1h30m`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("«{text}» is not a duration; write 90s, 30m, 2h or 1h30m");
+    let mut seconds = 0u64;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        seconds = n
+            .checked_mul(unit)
+            .and_then(|x| seconds.checked_add(x))
+            .ok_or_else(bad)?;
+        number.clear();
+    }
+    if !number.is_empty() || seconds == 0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Args)]
@@ -243,4 +317,19 @@ pub struct QuickstartArgs {
     /// The sample data [default: ./data/sample, else the one in the source tree]
     #[arg(long)]
     pub sample: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap().as_secs(), 90);
+        assert_eq!(parse_duration("30m").unwrap().as_secs(), 1800);
+        assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
+        for bad in ["", "30", "m", "0s", "1d", "-5m", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

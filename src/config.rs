@@ -1,4 +1,5 @@
-//! Settings: built-in defaults ← `plastinka.toml` ← `PLASTINKA_<SECTION>_<KEY>` environment.
+//! Settings: built-in defaults ← settings `plastinka tune` activated (stored in the
+//! database) ← `plastinka.toml` ← `PLASTINKA_<SECTION>_<KEY>` environment.
 //!
 //! Every setting is documented, with its default, in the `plastinka.toml` at the
 //! repository root; a test keeps that file and [`Config::default`] in step.
@@ -6,6 +7,7 @@
 use crate::error::InputError;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -293,8 +295,52 @@ impl Default for DataConfig {
 
 const ENV_PREFIX: &str = "PLASTINKA_";
 
-impl Config {
-    /// Loads the settings. `explicit` is `--config`/`PLASTINKA_CONFIG`: that file must exist.
+/// One setting's value, as a tuned setting or a trial stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SettingValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+}
+
+impl std::fmt::Display for SettingValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingValue::Bool(b) => write!(f, "{b}"),
+            SettingValue::Int(i) => write!(f, "{i}"),
+            SettingValue::Float(x) => write!(f, "{}", short_float(*x)),
+        }
+    }
+}
+
+/// A float with four significant digits (0.000123, 2.556, 0.4981).
+pub fn short_float(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = (3 - x.abs().log10().floor() as i32).max(0) as usize;
+    let text = format!("{x:.digits$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// Settings by dotted key (`model.hidden_size`): a tuned set or a trial's.
+pub type SettingValues = BTreeMap<String, SettingValue>;
+
+/// The settings file and environment, kept apart so that the settings `tune` activated
+/// can be slotted in beneath them once the database is known.
+#[derive(Debug, Clone)]
+pub struct Layers {
+    file: Option<(PathBuf, toml::Table)>,
+    env: Vec<(String, String)>,
+}
+
+impl Layers {
+    /// Reads the layers. `explicit` is `--config`/`PLASTINKA_CONFIG`: that file must exist.
     /// Without it `./plastinka.toml` is read when present.
     pub fn load(explicit: Option<&Path>) -> Result<Self> {
         let default_path = Path::new("plastinka.toml");
@@ -303,25 +349,90 @@ impl Config {
             None if default_path.is_file() => Some(read_file(default_path)?),
             None => None,
         };
-        let env: Vec<(String, String)> = std::env::vars().collect();
-        Self::from_parts(file, &env)
+        Ok(Self {
+            file,
+            env: std::env::vars().collect(),
+        })
     }
 
-    fn from_parts(file: Option<(PathBuf, toml::Table)>, env: &[(String, String)]) -> Result<Self> {
+    /// The settings: defaults ← `tuned` ← file ← environment.
+    pub fn resolve(&self, tuned: Option<&SettingValues>) -> Result<Config> {
         let mut merged = toml::Table::try_from(Config::default())?;
-        let source = match file {
-            Some((path, table)) => {
-                merge(&mut merged, table);
-                path.display().to_string()
-            }
-            None => "built-in defaults".to_string(),
-        };
-        apply_env(&mut merged, env)?;
+        let mut sources = vec!["built-in defaults".to_string()];
+        if let Some(tuned) = tuned {
+            set_values(&mut merged, tuned)?;
+            sources.push("tuned settings".to_string());
+        }
+        if let Some((path, table)) = &self.file {
+            merge(&mut merged, table.clone());
+            sources.push(path.display().to_string());
+        }
+        apply_env(&mut merged, &self.env)?;
+        sources.push("environment".to_string());
         let config: Config = toml::Value::Table(merged)
             .try_into()
-            .map_err(|e| InputError::new(format!("settings ({source} + environment): {e}")))?;
+            .map_err(|e| InputError::new(format!("settings ({}): {e}", sources.join(" + "))))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Where `key` (`model.lags`) is set above the tuned level: the file's path or the
+    /// environment variable, None when neither sets it.
+    pub fn set_above_tuned(&self, key: &str) -> Option<String> {
+        let (section, name) = key.split_once('.')?;
+        let variable = format!("{ENV_PREFIX}{}_{}", section, name).to_ascii_uppercase();
+        if self
+            .env
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(&variable))
+        {
+            return Some(variable);
+        }
+        let (path, table) = self.file.as_ref()?;
+        match table.get(section) {
+            Some(toml::Value::Table(t)) if t.contains_key(name) => Some(path.display().to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the settings without tuned ones (see [`Layers`]).
+    pub fn load(explicit: Option<&Path>) -> Result<Self> {
+        Layers::load(explicit)?.resolve(None)
+    }
+
+    /// These settings with `values` set (a trial's): an error names a value the
+    /// settings refuse.
+    pub fn with_values(&self, values: &SettingValues) -> Result<Self> {
+        let mut merged = toml::Table::try_from(self)?;
+        set_values(&mut merged, values)?;
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e| InputError::new(format!("settings with {values:?}: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The value of `key` (`model.lags`) in these settings.
+    pub fn value(&self, key: &str) -> Option<SettingValue> {
+        let table = toml::Table::try_from(self).ok()?;
+        let (section, name) = key.split_once('.')?;
+        match table.get(section)?.get(name)? {
+            toml::Value::Boolean(b) => Some(SettingValue::Bool(*b)),
+            toml::Value::Integer(i) => Some(SettingValue::Int(*i)),
+            toml::Value::Float(x) => Some(SettingValue::Float(*x)),
+            _ => None,
+        }
+    }
+
+    #[cfg(test)]
+    fn from_parts(file: Option<(PathBuf, toml::Table)>, env: &[(String, String)]) -> Result<Self> {
+        Layers {
+            file,
+            env: env.to_vec(),
+        }
+        .resolve(None)
     }
 
     fn validate(&self) -> Result<()> {
@@ -429,6 +540,29 @@ fn read_file(path: &Path) -> Result<(PathBuf, toml::Table)> {
     Ok((path.to_path_buf(), table))
 }
 
+/// Sets `section.key` values; a key that is no setting is an error (a stored set from
+/// a newer plastinka, say).
+fn set_values(merged: &mut toml::Table, values: &SettingValues) -> Result<()> {
+    for (key, value) in values {
+        let slot = key
+            .split_once('.')
+            .and_then(|(section, name)| match merged.get_mut(section) {
+                Some(toml::Value::Table(t)) if t.contains_key(name) => Some((t, name)),
+                _ => None,
+            });
+        let Some((table, name)) = slot else {
+            return Err(InputError::new(format!("no setting «{key}»")).into());
+        };
+        let value = match value {
+            SettingValue::Bool(b) => toml::Value::Boolean(*b),
+            SettingValue::Int(i) => toml::Value::Integer(*i),
+            SettingValue::Float(x) => toml::Value::Float(*x),
+        };
+        table.insert(name.to_string(), value);
+    }
+    Ok(())
+}
+
 /// Overlays `overlay` on `base`, table by table.
 fn merge(base: &mut toml::Table, overlay: toml::Table) {
     for (key, value) in overlay {
@@ -489,6 +623,50 @@ mod tests {
         assert_eq!(config.data.min_year, 1960);
         assert_eq!(config.data.confidence_saturation_copies, 3);
         assert_eq!(config.data.default_release_gap_years, 15);
+    }
+
+    /// Tuned settings sit above the defaults and below the file and the environment,
+    /// and the layers say who overrides a tuned key.
+    #[test]
+    fn tuned_settings_sit_between_defaults_and_the_file() {
+        let file: toml::Table = "[model]\nlags = 6\n".parse().unwrap();
+        let layers = Layers {
+            file: Some(("f.toml".into(), file)),
+            env: vec![("PLASTINKA_TRAINING_BATCH_SIZE".into(), "64".into())],
+        };
+        let tuned: SettingValues = [
+            ("model.lags".to_string(), SettingValue::Int(12)),
+            ("model.hidden_size".to_string(), SettingValue::Int(32)),
+            ("training.batch_size".to_string(), SettingValue::Int(512)),
+            (
+                "training.learning_rate".to_string(),
+                SettingValue::Float(0.003),
+            ),
+        ]
+        .into();
+        let config = layers.resolve(Some(&tuned)).unwrap();
+        assert_eq!(config.model.lags, 6);
+        assert_eq!(config.model.hidden_size, 32);
+        assert_eq!(config.training.batch_size, 64);
+        assert_eq!(config.training.learning_rate, 0.003);
+        assert_eq!(
+            layers.set_above_tuned("model.lags").as_deref(),
+            Some("f.toml")
+        );
+        assert_eq!(
+            layers.set_above_tuned("training.batch_size").as_deref(),
+            Some("PLASTINKA_TRAINING_BATCH_SIZE")
+        );
+        assert_eq!(layers.set_above_tuned("model.hidden_size"), None);
+        let unknown: SettingValues = [("model.nope".to_string(), SettingValue::Int(1))].into();
+        assert!(layers.resolve(Some(&unknown)).is_err());
+        assert_eq!(
+            config.value("model.hidden_size"),
+            Some(SettingValue::Int(32))
+        );
+        assert_eq!(short_float(0.000123456), "0.0001235");
+        assert_eq!(short_float(2.556), "2.556");
+        assert_eq!(short_float(128.0), "128");
     }
 
     #[test]

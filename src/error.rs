@@ -55,22 +55,6 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
-/// A subcommand that exists in the command tree but is not implemented yet.
-#[derive(Debug)]
-pub struct NotBuilt(pub &'static str);
-
-impl fmt::Display for NotBuilt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "`plastinka {}` is not built yet; see the README for what works today",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for NotBuilt {}
-
 /// A command that has said everything already and only needs to end with this status
 /// (`plastinka health` for cron: 1 degraded, 2 unhealthy).
 #[derive(Debug)]

@@ -316,6 +316,10 @@ fn model_component(store: &Store, config: &Config) -> Component {
     let (backtest_note, backtest) = latest_backtest(store);
     let mut details = details;
     details["backtest"] = backtest;
+    details["tuned_settings"] = match store.active_tuned() {
+        Ok(tuned) => serde_json::json!(tuned.map(|t| t.provenance())),
+        Err(e) => serde_json::json!(format!("cannot be read: {e:#}")),
+    };
     let problems = model_problems(&model, age, ratio, threshold, &losing);
     if problems.is_empty() {
         component(
@@ -378,7 +382,7 @@ fn model_problems(
     }
     if !losing.is_empty() {
         problems.push(format!(
-            "does not beat {} on pinball loss",
+            "does not beat {} on pinball loss: `plastinka tune` searches for better settings",
             losing.join(", ")
         ));
     }

@@ -566,14 +566,6 @@ fn the_sample_data_uploads() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so() {
-    let ws = Workspace::new();
-    let out = ws.plastinka().arg("tune").output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not built yet"), "{}", stderr(&out));
-}
-
-#[test]
 fn a_bad_setting_is_rejected_with_its_name() {
     let ws = Workspace::new();
     std::fs::write(ws.path("plastinka.toml"), "[data]\nmin_yaer = 1\n").unwrap();

@@ -9,6 +9,9 @@ use std::io::Write;
 
 pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
     let (history, version) = context.existing_store()?.load_history_versioned()?;
+    if let Some(note) = context.settings_note() {
+        let _ = writeln!(std::io::stderr(), "{note}");
+    }
     let model = &context.config.model;
     let training = &context.config.training;
     let bar = super::train::progress_bar(context, training.max_epochs);

@@ -9,12 +9,13 @@ pub mod quickstart;
 pub mod remote;
 pub mod report;
 pub mod train;
+pub mod tune;
 pub mod upload;
 pub mod worker;
 
 use crate::cli::{Cli, Command};
-use crate::config::Config;
-use crate::error::NotBuilt;
+use crate::config::{Config, Layers};
+use crate::forecast::tune::TunedSettings;
 use anyhow::Result;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -26,6 +27,10 @@ pub struct Context {
     pub db: PathBuf,
     pub json: bool,
     pub today: chrono::NaiveDate,
+    /// The settings file and environment, to tell which settings override tuned ones.
+    pub layers: Layers,
+    /// The tuned settings `config` includes, if `tune` activated some.
+    pub tuned: Option<TunedSettings>,
 }
 
 impl Context {
@@ -54,6 +59,26 @@ impl Context {
         self.write(holder)
     }
 
+    /// Which settings this command runs with, when tuned ones are in use: where they
+    /// came from and which of them the settings file or environment overrides.
+    pub fn settings_note(&self) -> Option<String> {
+        let tuned = self.tuned.as_ref()?;
+        let overridden: Vec<String> = tuned
+            .values
+            .keys()
+            .filter_map(|key| Some(format!("{key} ({})", self.layers.set_above_tuned(key)?)))
+            .collect();
+        let mut note = format!(
+            "settings: tuned ({}) for {} setting(s)",
+            tuned.provenance(),
+            tuned.values.len() - overridden.len()
+        );
+        if !overridden.is_empty() {
+            note.push_str(&format!("; overridden by {}", overridden.join(", ")));
+        }
+        Some(note)
+    }
+
     /// A write session that creates the database if needed.
     pub fn write(&self, holder: &str) -> Result<crate::store::WriteSession> {
         crate::store::Store::begin_write(&self.db, holder, self.config.database.limits())
@@ -61,12 +86,28 @@ impl Context {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let layers = Layers::load(cli.config.as_deref())?;
+    let mut config = layers.resolve(None)?;
     crate::ingest::workbook::limit_child_memory(config.data.workbook_memory_mb);
     let db = cli
         .db
         .clone()
         .unwrap_or_else(|| config.database.path.clone());
+    // Commands that train or judge a model use the tuned settings beneath the file's.
+    let tuned = match cli.command {
+        Command::Train(_) | Command::Tune(_) | Command::Backtest(_) | Command::Health(_) => {
+            active_tuned(&db, &config).map_err(|e| crate::store::explain(e, &db))?
+        }
+        _ => None,
+    };
+    if let Some(tuned) = &tuned {
+        config = layers.resolve(Some(&tuned.values)).map_err(|e| {
+            e.context(format!(
+                "the tuned settings ({}) do not fit the settings file; `plastinka tune deactivate` drops them",
+                tuned.provenance()
+            ))
+        })?;
+    }
     let context = Context {
         config,
         db,
@@ -74,6 +115,8 @@ pub fn run(cli: Cli) -> Result<()> {
         today: cli
             .as_of
             .unwrap_or_else(|| chrono::Local::now().date_naive()),
+        layers,
+        tuned,
     };
     let db = context.db.clone();
     let result = match cli.command {
@@ -89,10 +132,18 @@ pub fn run(cli: Cli) -> Result<()> {
         ),
         Command::Backup(args) => backup::run(&context, &args),
         Command::Quickstart(args) => quickstart::run(&context, &args),
-        Command::Tune => Err(NotBuilt("tune").into()),
+        Command::Tune(args) => tune::run(&context, &args),
         Command::Backtest(args) => backtest::run(&context, &args),
         Command::Report(args) => report::run(&context, &args),
         Command::Health(args) => health::run(&context, &args),
     };
     result.map_err(|e| crate::store::explain(e, &db))
+}
+
+/// The tuned settings stored in the database at `db`, if it exists and has some active.
+fn active_tuned(db: &std::path::Path, config: &Config) -> Result<Option<TunedSettings>> {
+    match crate::store::Store::open_read_only(db, config.database.limits())? {
+        Some(store) => store.active_tuned(),
+        None => Ok(None),
+    }
 }

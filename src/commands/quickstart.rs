@@ -34,6 +34,8 @@ pub fn run(context: &Context, args: &QuickstartArgs) -> Result<()> {
         db: db.clone(),
         json: false,
         today: context.today,
+        layers: context.layers.clone(),
+        tuned: None,
     };
     let stock = |dir: &Path| -> Result<PathBuf> {
         std::fs::read_dir(dir)?

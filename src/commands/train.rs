@@ -11,6 +11,9 @@ use serde_json::json;
 use std::io::Write;
 
 pub fn run(context: &Context, args: &TrainArgs) -> Result<()> {
+    if let Some(note) = context.settings_note() {
+        let _ = writeln!(std::io::stderr(), "{note}");
+    }
     if args.remote {
         return super::remote::train(context, !args.no_activate, args.detach);
     }
@@ -52,6 +55,7 @@ pub fn run(context: &Context, args: &TrainArgs) -> Result<()> {
             "forecast_month": record.forecast_month,
             "forecasts": trained.forecasts.len(),
             "metrics": record.metrics,
+            "tuned_settings": context.tuned.as_ref().map(|t| t.provenance()),
         });
         crate::outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     } else {

@@ -84,15 +84,7 @@ pub fn run(
     let history = history.complete_months();
     let t = history.months.len();
     let minimum = train::minimum_months(model);
-    // The newest months the shop was open: a month stored closed has no sales to score.
-    let origins: Vec<usize> = (minimum..t)
-        .rev()
-        .filter(|&m| !history.closed[m])
-        .take(months)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let origins = origins(&history, minimum, months);
     if months == 0 || origins.len() < months {
         return Err(InputError::new(format!(
             "a backtest of {months} month(s) needs {} complete stored months ({minimum} to train on before the first, months the shop was closed not counted); the store has {t}",
@@ -145,6 +137,34 @@ pub fn run(
         months: per_month,
         pooled,
     })
+}
+
+/// The origin months (indices into the complete months of `history`): the newest
+/// `months` months the shop was open with at least `minimum` months before them. A month
+/// stored closed has no sales to score.
+fn origins(history: &History, minimum: usize, months: usize) -> Vec<usize> {
+    let mut origins: Vec<usize> = (minimum..history.months.len())
+        .rev()
+        .filter(|&m| !history.closed[m])
+        .take(months)
+        .collect();
+    origins.reverse();
+    origins
+}
+
+/// The most lags a backtest of `months` months can train with on `history` (0: none).
+pub fn max_lags(history: &History, months: usize) -> usize {
+    let history = history.complete_months();
+    (1..history.months.len())
+        .rev()
+        .find(|&lags| {
+            let model = ModelConfig {
+                lags,
+                ..ModelConfig::default()
+            };
+            origins(&history, train::minimum_months(&model), months).len() >= months
+        })
+        .unwrap_or(0)
 }
 
 /// `model` for 0, then the baselines.

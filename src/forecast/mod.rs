@@ -19,3 +19,4 @@ pub mod stored;
 pub mod swa;
 pub mod tide;
 pub mod train;
+pub mod tune;

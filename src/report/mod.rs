@@ -6,6 +6,7 @@ pub mod accuracy;
 pub mod backtest;
 pub mod forecast;
 pub mod render;
+pub mod tune;
 
 use crate::error::InputError;
 use crate::month::Month;

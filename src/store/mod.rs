@@ -18,6 +18,7 @@ pub mod lock;
 pub mod models;
 pub mod reports;
 mod schema;
+pub mod tuning;
 pub mod uploads;
 
 use anyhow::{Context, Result};

@@ -177,6 +177,32 @@ pub const MIGRATIONS: &[&str] = &[
         record_json TEXT NOT NULL
     );
     "#,
+    // 6: `plastinka tune`: studies, every evaluation of a trial at an epoch budget (stored
+    // as it finishes, so a study resumes), and the tuned settings activated from them.
+    r#"
+    CREATE TABLE tune_studies (
+        id TEXT PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        format_version INTEGER NOT NULL,
+        record_json TEXT NOT NULL
+    );
+    CREATE TABLE tune_trials (
+        study_id TEXT NOT NULL REFERENCES tune_studies(id),
+        trial INTEGER NOT NULL,
+        epochs INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        format_version INTEGER NOT NULL,
+        record_json TEXT NOT NULL,
+        PRIMARY KEY (study_id, trial, epochs)
+    );
+    CREATE TABLE tuned_settings (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        activated_at TEXT NOT NULL,
+        format_version INTEGER NOT NULL,
+        active INTEGER NOT NULL CHECK (active IN (0, 1)),
+        record_json TEXT NOT NULL
+    );
+    "#,
 ];
 
 #[cfg(test)]

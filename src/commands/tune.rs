@@ -1,0 +1,467 @@
+//! `plastinka tune`: run (or continue) a study, show its table, and activate a trial's
+//! settings. The search itself lives in `forecast::tune`; this file runs evaluations on
+//! worker threads and stores each one the moment it finishes.
+
+use super::Context;
+use crate::cli::{TuneArgs, TuneCommand};
+use crate::error::InputError;
+use crate::forecast::history::History;
+use crate::forecast::tune::schedule::{Job, Schedule, find};
+use crate::forecast::tune::space::Space;
+use crate::forecast::tune::{
+    self, CURRENT, FORMAT_VERSION, Outcome, StudyRecord, TrialRecord, TunedSettings,
+};
+use crate::store::history::DataVersion;
+use anyhow::Result;
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::Instant;
+
+pub fn run(context: &Context, args: &TuneArgs) -> Result<()> {
+    match &args.command {
+        Some(TuneCommand::Activate { trial, study }) => activate(context, study.as_deref(), *trial),
+        Some(TuneCommand::Deactivate) => deactivate(context),
+        Some(TuneCommand::Show { study }) => show(context, study.as_deref()),
+        None => search(context, args),
+    }
+}
+
+/// Everything the evaluations of one run share.
+struct Study<'a> {
+    record: StudyRecord,
+    schedule: Schedule,
+    space: Space,
+    history: &'a History,
+    version: DataVersion,
+}
+
+fn search(context: &Context, args: &TuneArgs) -> Result<()> {
+    let started = Instant::now();
+    let deadline = args.time_budget.map(|budget| started + budget);
+    let (history, version) = context.existing_store()?.load_history_versioned()?;
+    let study = open_study(context, args, &history, version)?;
+    let mut stored = context.existing_store()?.trials(&study.record.id)?;
+    let resumed = stored.len();
+    let workers = match context.config.training.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let mut unfinished = 0;
+    let mut evaluated = 0;
+    for rung in 0..study.schedule.budgets.len() {
+        let Some(jobs) = study.schedule.rung(rung, &stored) else {
+            break;
+        };
+        let pending: Vec<Job> = jobs
+            .into_iter()
+            .filter(|j| find(&stored, j.trial, j.epochs).is_none())
+            .collect();
+        let total = pending.len();
+        let finished = run_jobs(context, &study, &stored, pending, workers, deadline)?;
+        unfinished = total - finished.len();
+        evaluated += finished.len();
+        stored.extend(finished);
+        if unfinished > 0 {
+            break;
+        }
+    }
+    let complete = unfinished == 0 && is_complete(&study.schedule, &stored);
+    let activation = match args.activate {
+        true => Some(activate_best(context, &study, &stored)?),
+        false => None,
+    };
+    let mut report = crate::report::tune::build(&study.record, &study.schedule, &stored, complete);
+    report.meta["resumed_evaluations"] = resumed.into();
+    report.meta["evaluated_now"] = evaluated.into();
+    report.meta["seconds"] = started.elapsed().as_secs_f64().into();
+    if let Some((settings, _)) = &activation {
+        report.meta["activated"] = serde_json::json!(settings);
+    }
+    print(context, &report)?;
+    if context.json {
+        return Ok(());
+    }
+    let resumed = if resumed > 0 {
+        format!(" ({resumed} evaluation(s) were stored by an earlier run)")
+    } else {
+        String::new()
+    };
+    crate::outln!(
+        "Study {}: {} trial(s), {:.0} s{resumed}.",
+        study.record.id,
+        study.schedule.trials,
+        started.elapsed().as_secs_f64()
+    )?;
+    if !complete {
+        crate::outln!(
+            "The time budget ran out before the study finished: run the same `plastinka tune` again to continue it."
+        )?;
+    }
+    if let Some((_, message)) = activation {
+        crate::outln!("{message}")?;
+    }
+    Ok(())
+}
+
+/// The study these settings, data and options make: the stored one when it exists (its
+/// trials continue), else a new one, stored with its first evaluation.
+fn open_study<'a>(
+    context: &Context,
+    args: &TuneArgs,
+    history: &'a History,
+    version: DataVersion,
+) -> Result<Study<'a>> {
+    let months = usize::from(args.months);
+    let max_lags = crate::forecast::backtest::max_lags(history, months);
+    let mut base = context.config.clone();
+    // Every evaluation trains on one thread (results depend on the thread count; the
+    // cores run evaluations side by side instead).
+    base.training.threads = 1;
+    if max_lags < base.model.lags && context.layers.set_above_tuned("model.lags").is_some() {
+        return Err(InputError::new(format!(
+            "a backtest of {months} month(s) leaves at most {max_lags} lags to train with; model.lags = {} is fixed by the settings file or environment",
+            base.model.lags
+        ))
+        .into());
+    }
+    if max_lags == 0 {
+        return Err(InputError::new(format!(
+            "tune needs enough complete months for a backtest of {months} month(s); store more months or use --months 1"
+        ))
+        .into());
+    }
+    let space = Space::new(
+        |key| context.layers.set_above_tuned(key).is_some(),
+        max_lags,
+    );
+    let searched: Vec<String> = space.params.iter().map(|p| p.key.to_string()).collect();
+    let min_epochs = usize::from(args.min_epochs);
+    let id = StudyRecord::identity(version.as_str(), months, min_epochs, &base, &searched);
+    let record = match context.existing_store()?.study(&id)? {
+        Some(record) => record,
+        None => StudyRecord {
+            format_version: FORMAT_VERSION,
+            id,
+            created_at: crate::clock::timestamp(),
+            data_version: version.as_str().to_string(),
+            months,
+            seed: base.training.seed,
+            min_epochs,
+            max_epochs: base.training.max_epochs,
+            threads: 1,
+            fixed: tune::space::PARAMS
+                .iter()
+                .filter(|p| !searched.iter().any(|k| k == p.key))
+                .map(|p| p.key.to_string())
+                .collect(),
+            searched,
+            base,
+        },
+    };
+    let schedule = Schedule::new(usize::from(args.trials), min_epochs, record.max_epochs);
+    Ok(Study {
+        record,
+        schedule,
+        space,
+        history,
+        version,
+    })
+}
+
+/// Whether every rung of the schedule has all its evaluations stored.
+fn is_complete(schedule: &Schedule, stored: &[TrialRecord]) -> bool {
+    (0..schedule.budgets.len()).all(|rung| {
+        schedule.rung(rung, stored).is_some_and(|jobs| {
+            jobs.iter()
+                .all(|j| find(stored, j.trial, j.epochs).is_some())
+        })
+    })
+}
+
+/// A trial's settings: as stored at another budget, else as the sampler draws them.
+fn values_of(study: &Study, stored: &[TrialRecord], trial: usize) -> crate::config::SettingValues {
+    if trial == CURRENT {
+        return study.space.current(&study.record.base);
+    }
+    stored
+        .iter()
+        .find(|r| r.trial == trial)
+        .map(|r| r.values.clone())
+        .unwrap_or_else(|| study.space.sample(study.record.seed, trial))
+}
+
+/// Runs `jobs` on `workers` threads; the main thread stores each evaluation as it
+/// arrives. After `deadline` no evaluation starts. Returns the stored evaluations.
+fn run_jobs(
+    context: &Context,
+    study: &Study,
+    stored: &[TrialRecord],
+    jobs: Vec<Job>,
+    workers: usize,
+    deadline: Option<Instant>,
+) -> Result<Vec<TrialRecord>> {
+    let total = jobs.len();
+    let queue: Mutex<VecDeque<(Job, crate::config::SettingValues)>> = Mutex::new(
+        jobs.into_iter()
+            .map(|job| (job, values_of(study, stored, job.trial)))
+            .collect(),
+    );
+    let stop = AtomicBool::new(false);
+    let (sender, receiver) = mpsc::channel::<TrialRecord>();
+    let bar = progress_bar(context, total);
+    let mut finished = Vec::new();
+    let result = std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..workers.min(total) {
+            let sender = sender.clone();
+            let (queue, stop) = (&queue, &stop);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
+                    let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                    let Some((job, values)) = next else { break };
+                    if sender.send(evaluate(study, job, values)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        for record in receiver {
+            if let Err(e) = save(context, study, &record) {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+            announce(bar.as_ref(), &record, finished.len() + 1, total);
+            finished.push(record);
+        }
+        Ok(())
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    result.map(|()| finished)
+}
+
+fn evaluate(study: &Study, job: Job, values: crate::config::SettingValues) -> TrialRecord {
+    let started = Instant::now();
+    let record = &study.record;
+    let base = &record.base;
+    let outcome = match tune::evaluate(
+        study.history,
+        record.months,
+        base,
+        &values,
+        job.epochs,
+        record.threads,
+    ) {
+        Ok(score) => Outcome::Scored(score),
+        Err(e) => Outcome::Failed(format!("{e:#}")),
+    };
+    TrialRecord {
+        format_version: FORMAT_VERSION,
+        study_id: record.id.clone(),
+        trial: job.trial,
+        epochs: job.epochs,
+        values,
+        outcome,
+        seconds: started.elapsed().as_secs_f64(),
+        threads: record.threads,
+        created_at: crate::clock::timestamp(),
+    }
+}
+
+/// Stores one evaluation (and the study with its first), refusing when an upload
+/// changed the months the study scores on.
+fn save(context: &Context, study: &Study, record: &TrialRecord) -> Result<()> {
+    crate::faults::check("tune-save")?;
+    let session = context.write_existing("tune")?;
+    session.ensure_data_version(&study.version)?;
+    session.save_study(&study.record)?;
+    session.save_trial(record)?;
+    session.commit()
+}
+
+/// A bar of evaluations on a terminal (each one's line printed above it), none otherwise.
+fn progress_bar(context: &Context, evaluations: usize) -> Option<indicatif::ProgressBar> {
+    if !context.show_progress() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(evaluations as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "tune [{bar:30}] {pos}/{len} evaluations of this rung ({elapsed}, ~{eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+fn announce(bar: Option<&indicatif::ProgressBar>, record: &TrialRecord, done: usize, total: usize) {
+    let what = match &record.outcome {
+        Outcome::Scored(s) => format!("pinball {:.4}", s.pinball),
+        Outcome::Failed(why) => format!("failed: {why}"),
+    };
+    let line = format!(
+        "tune: trial {} at {} epochs: {what} ({:.1} s) [{done}/{total}]",
+        record.trial, record.epochs, record.seconds
+    );
+    match bar {
+        Some(bar) => {
+            bar.set_position(done as u64);
+            bar.println(line);
+        }
+        None => {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
+    }
+}
+
+fn print(context: &Context, report: &crate::report::Report) -> Result<()> {
+    if context.json {
+        crate::outln!(
+            "{}",
+            String::from_utf8_lossy(&crate::report::render::json(report)?)
+        )?;
+    } else {
+        crate::outln!(
+            "{}",
+            crate::report::render::table(report, crate::report::Language::En)
+        )?;
+    }
+    Ok(())
+}
+
+/// `--activate`: the best trial, when it has a full-budget score below the current
+/// settings' on the same months. Returns what was activated and a sentence saying so.
+fn activate_best(
+    context: &Context,
+    study: &Study,
+    stored: &[TrialRecord],
+) -> Result<(Option<TunedSettings>, String)> {
+    let full = study.schedule.full();
+    let best = study.schedule.best(stored).filter(|b| b.epochs == full);
+    let reference = find(stored, CURRENT, full).and_then(TrialRecord::pinball);
+    Ok(match (best, reference) {
+        (Some(best), Some(reference)) if best.pinball().is_some_and(|p| p < reference) => {
+            let settings = store_activation(context, &study.record, stored, best.trial)?;
+            let message = format!("Activated: {}.", settings.provenance());
+            (Some(settings), message)
+        }
+        (Some(best), Some(_)) => (
+            None,
+            format!(
+                "Not activated: the best trial ({}) does not beat the current settings.",
+                best.trial
+            ),
+        ),
+        _ => (
+            None,
+            "Not activated: no trial has a full-budget score beside the current settings' yet."
+                .to_string(),
+        ),
+    })
+}
+
+/// A sentence for a person, or `{"message": …}` for `--json`.
+fn say(context: &Context, line: &str) -> Result<()> {
+    if context.json {
+        crate::outln!("{}", serde_json::json!({ "message": line }))?;
+    } else {
+        crate::outln!("{line}")?;
+    }
+    Ok(())
+}
+
+/// Stores `trial`'s settings as the tuned ones in use.
+fn store_activation(
+    context: &Context,
+    study: &StudyRecord,
+    stored: &[TrialRecord],
+    trial: usize,
+) -> Result<TunedSettings> {
+    let Some(any) = stored.iter().find(|r| r.trial == trial) else {
+        return Err(InputError::new(format!(
+            "study {} has no trial {trial}; `plastinka tune show` lists them",
+            study.id
+        ))
+        .into());
+    };
+    let score = |t: usize| find(stored, t, study.max_epochs).and_then(|r| r.score().cloned());
+    let settings = TunedSettings {
+        format_version: FORMAT_VERSION,
+        activated_at: crate::clock::timestamp(),
+        study_id: study.id.clone(),
+        trial,
+        values: any.values.clone(),
+        score: score(trial),
+        reference: score(CURRENT),
+    };
+    // The settings must be valid on top of the file's before they are stored.
+    context.layers.resolve(Some(&settings.values))?;
+    let session = context.write_existing("tune activate")?;
+    session.activate_tuned(&settings)?;
+    session.commit()?;
+    Ok(settings)
+}
+
+fn activate(context: &Context, study: Option<&str>, trial: usize) -> Result<()> {
+    let store = context.existing_store()?;
+    let study = chosen_study(&store, study)?;
+    let stored = store.trials(&study.id)?;
+    drop(store);
+    let settings = store_activation(context, &study, &stored, trial)?;
+    if context.json {
+        crate::outln!("{}", serde_json::json!({ "activated": settings }))?;
+        return Ok(());
+    }
+    if settings.score.is_none() {
+        crate::outln!(
+            "note: trial {trial} has no full-budget ({} epochs) score; the halving cut it earlier",
+            study.max_epochs
+        )?;
+    }
+    crate::outln!("Activated: {}.", settings.provenance())?;
+    Ok(())
+}
+
+fn deactivate(context: &Context) -> Result<()> {
+    let session = context.write_existing("tune deactivate")?;
+    let n = session.deactivate_tuned()?;
+    session.commit()?;
+    say(
+        context,
+        if n > 0 {
+            "Tuned settings deactivated: train uses the defaults and the settings file."
+        } else {
+            "No tuned settings were in use."
+        },
+    )
+}
+
+fn show(context: &Context, study: Option<&str>) -> Result<()> {
+    let store = context.existing_store()?;
+    let study = chosen_study(&store, study)?;
+    let stored = store.trials(&study.id)?;
+    let trials = stored.iter().map(|r| r.trial).max().unwrap_or(0);
+    let schedule = Schedule::new(trials, study.min_epochs, study.max_epochs);
+    let complete = is_complete(&schedule, &stored);
+    print(
+        context,
+        &crate::report::tune::build(&study, &schedule, &stored, complete),
+    )
+}
+
+fn chosen_study(store: &crate::store::Store, id: Option<&str>) -> Result<StudyRecord> {
+    let found = match id {
+        Some(id) => store.study(id)?,
+        None => store.latest_study()?,
+    };
+    found.ok_or_else(|| {
+        InputError::new(match id {
+            Some(id) => format!("no tuning study «{id}»"),
+            None => "no tuning study yet: run `plastinka tune`".to_string(),
+        })
+        .into()
+    })
+}
