@@ -380,13 +380,10 @@ impl Layers {
     /// environment variable, None when neither sets it.
     pub fn set_above_tuned(&self, key: &str) -> Option<String> {
         let (section, name) = key.split_once('.')?;
-        let variable = format!("{ENV_PREFIX}{}_{}", section, name).to_ascii_uppercase();
-        if self
-            .env
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case(&variable))
-        {
-            return Some(variable);
+        if let Some((variable, _)) = self.env.iter().find(|(variable, _)| {
+            env_setting(variable).is_some_and(|(s, k)| s == section && k == name)
+        }) {
+            return Some(variable.clone());
         }
         let (path, table) = self.file.as_ref()?;
         match table.get(section) {
@@ -579,18 +576,14 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
 /// value (`[1, 2]`, `3.5`, `true`), falling back to a plain string.
 fn apply_env(merged: &mut toml::Table, env: &[(String, String)]) -> Result<()> {
     for (name, raw) in env {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
-            continue;
-        };
-        let rest = rest.to_ascii_lowercase();
-        let Some((section, key)) = rest.split_once('_') else {
+        let Some((section, key)) = env_setting(name) else {
             continue;
         };
         // Other PLASTINKA_* variables (PLASTINKA_DB, PLASTINKA_CONFIG) are not settings.
-        let Some(toml::Value::Table(table)) = merged.get_mut(section) else {
+        let Some(toml::Value::Table(table)) = merged.get_mut(&section) else {
             continue;
         };
-        if !table.contains_key(key) {
+        if !table.contains_key(&key) {
             return Err(InputError::new(format!(
                 "environment variable {name}: [{section}] has no setting «{key}»"
             ))
@@ -601,9 +594,17 @@ fn apply_env(merged: &mut toml::Table, env: &[(String, String)]) -> Result<()> {
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(raw.clone()));
-        table.insert(key.to_string(), value);
+        table.insert(key, value);
     }
     Ok(())
+}
+
+/// `PLASTINKA_DATA_MIN_YEAR` → (`data`, `min_year`); None for a variable without the
+/// prefix or a section.
+fn env_setting(name: &str) -> Option<(String, String)> {
+    let rest = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
+    let (section, key) = rest.split_once('_')?;
+    Some((section.to_string(), key.to_string()))
 }
 
 #[cfg(test)]
@@ -658,6 +659,13 @@ mod tests {
             Some("PLASTINKA_TRAINING_BATCH_SIZE")
         );
         assert_eq!(layers.set_above_tuned("model.hidden_size"), None);
+        // What is not applied is not reported as overriding either.
+        let lower = Layers {
+            file: None,
+            env: vec![("plastinka_model_hidden_size".into(), "64".into())],
+        };
+        assert_eq!(lower.set_above_tuned("model.hidden_size"), None);
+        assert_eq!(lower.resolve(Some(&tuned)).unwrap().model.hidden_size, 32);
         let unknown: SettingValues = [("model.nope".to_string(), SettingValue::Int(1))].into();
         assert!(layers.resolve(Some(&unknown)).is_err());
         assert_eq!(

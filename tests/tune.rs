@@ -194,7 +194,28 @@ fn tune_stores_every_trial_resumes_after_a_kill_and_its_settings_are_what_train_
     assert_eq!(active("model.lags"), 4.0);
     assert_eq!(active("training.learning_rate"), rate);
 
-    // Health names them; deactivating returns train to the defaults.
+    // Tuning again with these settings in use continues the same study: the current
+    // settings are now the best trial's, whose full-budget score is reused, not retrained.
+    let out = ws
+        .plastinka()
+        .args(["--json", "tune", "--trials", "4", "--activate"])
+        .output()
+        .unwrap();
+    let report = ok(&out);
+    assert_eq!(report["meta"]["evaluated_now"], 0);
+    assert_eq!(ws.sql("SELECT count(*) FROM tune_studies"), 1);
+    assert_eq!(report["meta"]["current"]["values"], best["values"]);
+    assert!(report["meta"]["gain"].as_f64().unwrap().abs() < 1e-12);
+    assert!(
+        report["meta"]["activation"]
+            .as_str()
+            .unwrap()
+            .contains("does not beat"),
+        "{report}"
+    );
+
+    // Health names them; settings that no longer load are refused by train and can
+    // still be dropped; deactivating returns train to the defaults.
     let health = json(&ws.plastinka().args(["--json", "health"]).output().unwrap());
     let model = health["components"]
         .as_array()
@@ -209,6 +230,17 @@ fn tune_stores_every_trial_resumes_after_a_kill_and_its_settings_are_what_train_
             .unwrap()
             .contains(&format!("trial {trial}")),
         "{model}"
+    );
+    assert_eq!(
+        ws.sql(
+            "UPDATE tuned_settings SET record_json = json_set(record_json, '$.values.\"model.gone\"', 1)
+             WHERE active = 1 RETURNING active"
+        ),
+        1
+    );
+    refused(
+        &ws.plastinka().args(["train"]).output().unwrap(),
+        &["model.gone", "tune deactivate"],
     );
     ok(&ws
         .plastinka()
@@ -226,7 +258,7 @@ fn tune_stores_every_trial_resumes_after_a_kill_and_its_settings_are_what_train_
 /// and `tune show` prints it again without training.
 #[test]
 fn a_spent_time_budget_leaves_a_study_the_next_run_finishes() {
-    let ws = Workspace::with_sample(SMALL_MODEL, true);
+    let ws = Workspace::with_sample(SMALL_MODEL, false);
     let out = ws
         .plastinka()
         .args(["--json", "tune", "--trials", "3", "--time-budget", "1s"])

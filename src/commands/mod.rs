@@ -93,12 +93,21 @@ pub fn run(cli: Cli) -> Result<()> {
         .db
         .clone()
         .unwrap_or_else(|| config.database.path.clone());
-    // Commands that train or judge a model use the tuned settings beneath the file's.
-    let tuned = match cli.command {
-        Command::Train(_) | Command::Tune(_) | Command::Backtest(_) | Command::Health(_) => {
-            active_tuned(&db, &config).map_err(|e| crate::store::explain(e, &db))?
-        }
-        _ => None,
+    // Commands that train use the tuned settings beneath the file's. `tune activate`,
+    // `deactivate` and `show` do not, so that settings which no longer load (after an
+    // upgrade, say) can still be replaced or dropped; health reads them itself.
+    let trains = match &cli.command {
+        Command::Train(_) | Command::Backtest(_) => true,
+        Command::Tune(args) => args.command.is_none(),
+        _ => false,
+    };
+    let tuned = match trains {
+        true => active_tuned(&db, &config).map_err(|e| {
+            crate::store::explain(e, &db).context(
+                "the tuned settings cannot be read; `plastinka tune deactivate` drops them",
+            )
+        })?,
+        false => None,
     };
     if let Some(tuned) = &tuned {
         config = layers.resolve(Some(&tuned.values)).map_err(|e| {

@@ -33,16 +33,25 @@ struct Study<'a> {
     record: StudyRecord,
     schedule: Schedule,
     space: Space,
+    /// The settings in use now (tuned ones included), on one thread: trial 0.
+    current: crate::config::Config,
     history: &'a History,
     version: DataVersion,
 }
 
 fn search(context: &Context, args: &TuneArgs) -> Result<()> {
     let started = Instant::now();
-    let deadline = args.time_budget.map(|budget| started + budget);
+    let deadline = args
+        .time_budget
+        .map(|budget| {
+            started
+                .checked_add(budget)
+                .ok_or_else(|| InputError::new("--time-budget: too long"))
+        })
+        .transpose()?;
     let (history, version) = context.existing_store()?.load_history_versioned()?;
     let study = open_study(context, args, &history, version)?;
-    let mut stored = context.existing_store()?.trials(&study.record.id)?;
+    let mut stored = load_stored(context, &study)?;
     let resumed = stored.len();
     let workers = match context.config.training.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -69,30 +78,30 @@ fn search(context: &Context, args: &TuneArgs) -> Result<()> {
     }
     let complete = unfinished == 0 && is_complete(&study.schedule, &stored);
     let activation = match args.activate {
-        true => Some(activate_best(context, &study, &stored)?),
+        true => Some(activate_best(context, &study, &stored, complete)?),
         false => None,
     };
     let mut report = crate::report::tune::build(&study.record, &study.schedule, &stored, complete);
     report.meta["resumed_evaluations"] = resumed.into();
     report.meta["evaluated_now"] = evaluated.into();
     report.meta["seconds"] = started.elapsed().as_secs_f64().into();
-    if let Some((settings, _)) = &activation {
+    if let Some((settings, message)) = &activation {
         report.meta["activated"] = serde_json::json!(settings);
+        report.meta["activation"] = message.as_str().into();
     }
     print(context, &report)?;
     if context.json {
         return Ok(());
     }
-    let resumed = if resumed > 0 {
-        format!(" ({resumed} evaluation(s) were stored by an earlier run)")
-    } else {
-        String::new()
-    };
     crate::outln!(
-        "Study {}: {} trial(s), {:.0} s{resumed}.",
+        "Study {}: {} trial(s), {evaluated} evaluation(s) in {:.0} s{}.",
         study.record.id,
         study.schedule.trials,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        match resumed {
+            0 => String::new(),
+            n => format!(", {n} stored by earlier runs"),
+        }
     )?;
     if !complete {
         crate::outln!(
@@ -106,7 +115,9 @@ fn search(context: &Context, args: &TuneArgs) -> Result<()> {
 }
 
 /// The study these settings, data and options make: the stored one when it exists (its
-/// trials continue), else a new one, stored with its first evaluation.
+/// trials continue), else a new one, stored with its first evaluation. Its identity and
+/// the settings candidates are set on leave out tuned settings (every candidate sets
+/// each searched key itself), so activating a trial does not start a new study.
 fn open_study<'a>(
     context: &Context,
     args: &TuneArgs,
@@ -115,10 +126,12 @@ fn open_study<'a>(
 ) -> Result<Study<'a>> {
     let months = usize::from(args.months);
     let max_lags = crate::forecast::backtest::max_lags(history, months);
-    let mut base = context.config.clone();
     // Every evaluation trains on one thread (results depend on the thread count; the
     // cores run evaluations side by side instead).
+    let mut base = context.layers.resolve(None)?;
     base.training.threads = 1;
+    let mut current = context.config.clone();
+    current.training.threads = 1;
     if max_lags < base.model.lags && context.layers.set_above_tuned("model.lags").is_some() {
         return Err(InputError::new(format!(
             "a backtest of {months} month(s) leaves at most {max_lags} lags to train with; model.lags = {} is fixed by the settings file or environment",
@@ -165,9 +178,35 @@ fn open_study<'a>(
         record,
         schedule,
         space,
+        current,
         history,
         version,
     })
+}
+
+/// The study's stored evaluations. Trial 0 is the settings in use *now*: a stored one
+/// made with other values (before an activation) is dropped, and when a candidate with
+/// exactly these values has a full-budget score, that score is trial 0's (the same
+/// settings, data and seed train the same model), stored without training.
+fn load_stored(context: &Context, study: &Study) -> Result<Vec<TrialRecord>> {
+    let mut stored = context.existing_store()?.trials(&study.record.id)?;
+    let values = study.space.current(&study.current);
+    let full = study.schedule.full();
+    stored.retain(|r| r.trial != CURRENT || r.values == values);
+    if find(&stored, CURRENT, full).is_none()
+        && let Some(same) = stored
+            .iter()
+            .find(|r| r.epochs == full && r.values == values && r.score().is_some())
+    {
+        let reused = TrialRecord {
+            trial: CURRENT,
+            created_at: crate::clock::timestamp(),
+            ..same.clone()
+        };
+        save(context, study, &reused)?;
+        stored.push(reused);
+    }
+    Ok(stored)
 }
 
 /// Whether every rung of the schedule has all its evaluations stored.
@@ -183,7 +222,7 @@ fn is_complete(schedule: &Schedule, stored: &[TrialRecord]) -> bool {
 /// A trial's settings: as stored at another budget, else as the sampler draws them.
 fn values_of(study: &Study, stored: &[TrialRecord], trial: usize) -> crate::config::SettingValues {
     if trial == CURRENT {
-        return study.space.current(&study.record.base);
+        return study.space.current(&study.current);
     }
     stored
         .iter()
@@ -193,7 +232,8 @@ fn values_of(study: &Study, stored: &[TrialRecord], trial: usize) -> crate::conf
 }
 
 /// Runs `jobs` on `workers` threads; the main thread stores each evaluation as it
-/// arrives. After `deadline` no evaluation starts. Returns the stored evaluations.
+/// arrives. After `deadline` no evaluation starts. Returns the stored evaluations; on an
+/// error, what finished is still stored before the error is returned.
 fn run_jobs(
     context: &Context,
     study: &Study,
@@ -209,10 +249,11 @@ fn run_jobs(
             .collect(),
     );
     let stop = AtomicBool::new(false);
-    let (sender, receiver) = mpsc::channel::<TrialRecord>();
+    let (sender, receiver) = mpsc::channel::<Result<TrialRecord>>();
     let bar = progress_bar(context, total);
     let mut finished = Vec::new();
-    let result = std::thread::scope(|scope| -> Result<()> {
+    let mut failure = None;
+    std::thread::scope(|scope| {
         for _ in 0..workers.min(total) {
             let sender = sender.clone();
             let (queue, stop) = (&queue, &stop);
@@ -227,38 +268,64 @@ fn run_jobs(
             });
         }
         drop(sender);
-        for record in receiver {
-            if let Err(e) = save(context, study, &record) {
-                stop.store(true, Ordering::Relaxed);
-                return Err(e);
+        for result in receiver {
+            match result.and_then(|record| save(context, study, &record).map(|()| record)) {
+                Ok(record) => {
+                    announce(bar.as_ref(), &record, finished.len() + 1, total);
+                    finished.push(record);
+                }
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    failure.get_or_insert(e);
+                }
             }
-            announce(bar.as_ref(), &record, finished.len() + 1, total);
-            finished.push(record);
         }
-        Ok(())
     });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    result.map(|()| finished)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(finished),
+    }
 }
 
-fn evaluate(study: &Study, job: Job, values: crate::config::SettingValues) -> TrialRecord {
+/// One evaluation. Settings this data cannot train with (refused settings, too few
+/// months, a diverging loss) make a failed trial, stored like a scored one; any other
+/// error (or a panic) is the machine's, and stops the run without storing the trial.
+fn evaluate(study: &Study, job: Job, values: crate::config::SettingValues) -> Result<TrialRecord> {
     let started = Instant::now();
     let record = &study.record;
-    let base = &record.base;
-    let outcome = match tune::evaluate(
-        study.history,
-        record.months,
-        base,
-        &values,
-        job.epochs,
-        record.threads,
-    ) {
-        Ok(score) => Outcome::Scored(score),
-        Err(e) => Outcome::Failed(format!("{e:#}")),
+    let (base, set) = match job.trial {
+        CURRENT => (&study.current, crate::config::SettingValues::new()),
+        _ => (&record.base, values.clone()),
     };
-    TrialRecord {
+    let run = || {
+        tune::evaluate(
+            study.history,
+            record.months,
+            base,
+            &set,
+            job.epochs,
+            record.threads,
+        )
+    };
+    let outcome = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(Ok(score)) => Outcome::Scored(score),
+        Ok(Err(e)) if e.downcast_ref::<InputError>().is_some() => Outcome::Failed(format!("{e:#}")),
+        Ok(Err(e)) => {
+            return Err(e.context(format!(
+                "tune: trial {} at {} epochs",
+                job.trial, job.epochs
+            )));
+        }
+        Err(_) => anyhow::bail!(
+            "tune: trial {} at {} epochs panicked",
+            job.trial,
+            job.epochs
+        ),
+    };
+    Ok(TrialRecord {
         format_version: FORMAT_VERSION,
         study_id: record.id.clone(),
         trial: job.trial,
@@ -268,7 +335,7 @@ fn evaluate(study: &Study, job: Job, values: crate::config::SettingValues) -> Tr
         seconds: started.elapsed().as_secs_f64(),
         threads: record.threads,
         created_at: crate::clock::timestamp(),
-    }
+    })
 }
 
 /// Stores one evaluation (and the study with its first), refusing when an upload
@@ -338,7 +405,15 @@ fn activate_best(
     context: &Context,
     study: &Study,
     stored: &[TrialRecord],
+    complete: bool,
 ) -> Result<(Option<TunedSettings>, String)> {
+    if !complete {
+        return Ok((
+            None,
+            "Not activated: the study is unfinished; run `plastinka tune` again to finish it."
+                .to_string(),
+        ));
+    }
     let full = study.schedule.full();
     let best = study.schedule.best(stored).filter(|b| b.epochs == full);
     let reference = find(stored, CURRENT, full).and_then(TrialRecord::pinball);
@@ -380,9 +455,17 @@ fn store_activation(
     stored: &[TrialRecord],
     trial: usize,
 ) -> Result<TunedSettings> {
-    let Some(any) = stored.iter().find(|r| r.trial == trial) else {
+    let mut evaluations = stored.iter().filter(|r| r.trial == trial).peekable();
+    if evaluations.peek().is_none() {
         return Err(InputError::new(format!(
             "study {} has no trial {trial}; `plastinka tune show` lists them",
+            study.id
+        ))
+        .into());
+    }
+    let Some(any) = evaluations.find(|r| r.score().is_some()) else {
+        return Err(InputError::new(format!(
+            "trial {trial} of study {} failed (its settings could not be trained on this data); not activated",
             study.id
         ))
         .into());
@@ -409,8 +492,27 @@ fn activate(context: &Context, study: Option<&str>, trial: usize) -> Result<()> 
     let store = context.existing_store()?;
     let study = chosen_study(&store, study)?;
     let stored = store.trials(&study.id)?;
+    let data = store.data_version()?;
     drop(store);
+    let mut notes = Vec::new();
+    if data.as_str() != study.data_version {
+        notes.push(format!(
+            "study {} was scored before the newest upload; its scores may not hold now",
+            study.id
+        ));
+    }
+    let mut base = context.layers.resolve(None)?;
+    base.training.threads = 1;
+    if (&base.model, &base.training) != (&study.base.model, &study.base.training) {
+        notes.push(format!(
+            "the settings file or environment changed since study {} ran; its scores were made with the earlier ones",
+            study.id
+        ));
+    }
     let settings = store_activation(context, &study, &stored, trial)?;
+    for note in &notes {
+        let _ = writeln!(std::io::stderr(), "note: {note}");
+    }
     if context.json {
         crate::outln!("{}", serde_json::json!({ "activated": settings }))?;
         return Ok(());

@@ -137,7 +137,11 @@ pub fn fit(
         best_model = averager.apply(best_model)?;
     }
     if !last_train_loss.is_finite() {
-        anyhow::bail!("training diverged (loss {last_train_loss}); lower training.learning_rate");
+        // The settings' fault, not the machine's: `tune` records such a trial as failed.
+        return Err(crate::error::InputError::new(format!(
+            "training diverged (loss {last_train_loss}); lower training.learning_rate"
+        ))
+        .into());
     }
     Ok(Fitted {
         best_model,

@@ -59,6 +59,8 @@ impl StudyRecord {
         searched: &[String],
     ) -> String {
         let key = serde_json::json!({
+            // Another plastinka may train differently: its scores are not comparable.
+            "plastinka": env!("CARGO_PKG_VERSION"),
             "space": space::SPACE_VERSION,
             "data": data_version,
             "months": months,
