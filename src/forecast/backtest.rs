@@ -245,4 +245,17 @@ mod tests {
                 .sum::<usize>()
         );
     }
+
+    /// 16 months: a 2-month backtest needs lags + 2 months before its first origin
+    /// (month 14), so 12 lags; a closed month among the newest pushes the origins back.
+    #[test]
+    fn the_most_lags_a_backtest_leaves() {
+        let mut history = tiny_history();
+        assert_eq!(history.months.len(), 16);
+        assert_eq!(max_lags(&history, 2), 12);
+        assert_eq!(max_lags(&history, 1), 13);
+        assert_eq!(max_lags(&history, 14), 0);
+        history.closed[15] = true;
+        assert_eq!(max_lags(&history, 2), 11);
+    }
 }
