@@ -228,7 +228,10 @@ fn values_of(study: &Study, stored: &[TrialRecord], trial: usize) -> crate::conf
         .iter()
         .find(|r| r.trial == trial)
         .map(|r| r.values.clone())
-        .unwrap_or_else(|| study.space.sample(study.record.seed, trial))
+        .unwrap_or_else(|| {
+            let start = study.space.current(&study.record.base);
+            study.space.sample(study.record.seed, trial, &start)
+        })
 }
 
 /// Runs `jobs` on `workers` threads; the main thread stores each evaluation as it

@@ -35,7 +35,7 @@ const fn param(key: &'static str, domain: Domain) -> Param {
 }
 
 /// Bumped when [`PARAMS`] changes, so a study started with other ranges is not continued.
-pub const SPACE_VERSION: u32 = 1;
+pub const SPACE_VERSION: u32 = 2;
 
 /// Every setting `tune` may search (the list: architecture, dropout, optimiser,
 /// batch, sample weighting, quantile-loss weights and the model's switches).
@@ -87,44 +87,100 @@ impl Space {
         }
     }
 
-    /// Trial `trial`'s settings, drawn from its own seeded stream: the same seed and
-    /// number give the same settings whatever ran before.
-    pub fn sample(&self, seed: u64, trial: usize) -> SettingValues {
+    /// Trial `trial`'s settings, drawn from its own seeded stream: the same seed, number
+    /// and start give the same settings whatever ran before. Odd trials explore the whole
+    /// space; even ones are neighbours of `start` (the settings the study starts from —
+    /// the defaults are the original's tuned values, a strong point to search around).
+    pub fn sample(&self, seed: u64, trial: usize, start: &SettingValues) -> SettingValues {
         let mut rng =
             StdRng::seed_from_u64(seed ^ (trial as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        if trial % 2 == 1 || start.is_empty() {
+            return self
+                .params
+                .iter()
+                .map(|p| (p.key.to_string(), self.draw(p, &mut rng)))
+                .collect();
+        }
+        self.neighbour(start, &mut rng)
+    }
+
+    /// Any value of `p`'s range.
+    fn draw(&self, p: &Param, rng: &mut StdRng) -> SettingValue {
+        match p.domain {
+            Domain::Ints(choices) => {
+                let allowed = self.allowed(p, choices);
+                SettingValue::Int(allowed[rng.random_range(0..allowed.len())])
+            }
+            Domain::Uniform(low, high) => SettingValue::Float(round4(rng.random_range(low..=high))),
+            Domain::LogUniform(low, high) => {
+                SettingValue::Float(round4(rng.random_range(low.ln()..=high.ln()).exp()))
+            }
+            Domain::Bool => SettingValue::Bool(rng.random_bool(0.5)),
+        }
+    }
+
+    /// `start` with each setting moved one step with probability 1/3 (at least one
+    /// moved): the next choice up or down, a float by up to a fifth of its range (a
+    /// log-range one by up to ×/÷2), a switch flipped.
+    fn neighbour(&self, start: &SettingValues, rng: &mut StdRng) -> SettingValues {
+        let forced = rng.random_range(0..self.params.len().max(1));
         self.params
             .iter()
-            .map(|p| {
-                let value = match p.domain {
-                    Domain::Ints(choices) => {
-                        let allowed: Vec<i64> = if p.key == "model.lags" {
-                            choices
-                                .iter()
-                                .copied()
-                                .filter(|&l| l <= self.max_lags)
-                                .collect()
-                        } else {
-                            choices.to_vec()
-                        };
-                        let allowed = if allowed.is_empty() {
-                            vec![self.max_lags.max(1)]
-                        } else {
-                            allowed
-                        };
-                        SettingValue::Int(allowed[rng.random_range(0..allowed.len())])
-                    }
-                    Domain::Uniform(low, high) => {
-                        SettingValue::Float(round4(rng.random_range(low..=high)))
-                    }
-                    Domain::LogUniform(low, high) => {
-                        let x = rng.random_range(low.ln()..=high.ln()).exp();
-                        SettingValue::Float(round4(x))
-                    }
-                    Domain::Bool => SettingValue::Bool(rng.random_bool(0.5)),
+            .enumerate()
+            .map(|(i, p)| {
+                let from = start.get(p.key);
+                let moved = i == forced || rng.random_bool(1.0 / 3.0);
+                let value = match (from, moved) {
+                    (None, _) => self.draw(p, rng),
+                    (Some(v), false) => v.clone(),
+                    (Some(v), true) => self.step(p, v, rng),
                 };
                 (p.key.to_string(), value)
             })
             .collect()
+    }
+
+    fn step(&self, p: &Param, value: &SettingValue, rng: &mut StdRng) -> SettingValue {
+        match (p.domain, value) {
+            (Domain::Ints(choices), SettingValue::Int(v)) => {
+                let allowed = self.allowed(p, choices);
+                // The nearest allowed value, then one step either way.
+                let at = (0..allowed.len())
+                    .min_by_key(|&k| (allowed[k] - v).abs())
+                    .unwrap_or(0);
+                let down = at.saturating_sub(1);
+                let up = (at + 1).min(allowed.len() - 1);
+                SettingValue::Int(allowed[if rng.random_bool(0.5) { down } else { up }])
+            }
+            (Domain::Uniform(low, high), SettingValue::Float(x)) => {
+                let reach = (high - low) / 5.0;
+                let moved = (x + rng.random_range(-reach..=reach)).clamp(low, high);
+                SettingValue::Float(round4(moved))
+            }
+            (Domain::LogUniform(low, high), SettingValue::Float(x)) => {
+                let factor = rng.random_range(-std::f64::consts::LN_2..=std::f64::consts::LN_2);
+                SettingValue::Float(round4((x * factor.exp()).clamp(low, high)))
+            }
+            (Domain::Bool, SettingValue::Bool(b)) => SettingValue::Bool(!b),
+            // A start value of another type than the range (a hand-written setting): draw.
+            _ => self.draw(p, rng),
+        }
+    }
+
+    /// The choices of an integer setting this study allows (lags bounded by the months).
+    fn allowed(&self, p: &Param, choices: &[i64]) -> Vec<i64> {
+        let allowed: Vec<i64> = match p.key {
+            "model.lags" => choices
+                .iter()
+                .copied()
+                .filter(|&l| l <= self.max_lags)
+                .collect(),
+            _ => choices.to_vec(),
+        };
+        match allowed.is_empty() {
+            true => vec![self.max_lags.max(1)],
+            false => allowed,
+        }
     }
 
     /// The searched settings' values in `config` (the current settings, for the table).
@@ -149,8 +205,9 @@ mod tests {
     fn every_searched_key_is_a_setting_and_every_draw_is_valid() {
         let space = Space::new(|_| false, 12);
         let base = Config::default();
+        let start = space.current(&base);
         for trial in 0..200 {
-            let values = space.sample(7, trial);
+            let values = space.sample(7, trial, &start);
             assert_eq!(values.len(), PARAMS.len());
             let config = base.with_values(&values).unwrap();
             assert!(config.model.lags <= 12);
@@ -161,11 +218,13 @@ mod tests {
     #[test]
     fn a_trial_is_drawn_the_same_way_every_time_and_differs_from_its_neighbours() {
         let space = Space::new(|_| false, 9);
-        assert_eq!(space.sample(42, 3), space.sample(42, 3));
-        assert_ne!(space.sample(42, 3), space.sample(42, 4));
-        assert_ne!(space.sample(42, 3), space.sample(43, 3));
+        let start = space.current(&Config::default());
+        let sample = |seed, trial| space.sample(seed, trial, &start);
+        assert_eq!(sample(42, 3), sample(42, 3));
+        assert_ne!(sample(42, 3), sample(42, 4));
+        assert_ne!(sample(42, 3), sample(43, 3));
         for trial in 0..50 {
-            match space.sample(42, trial)["model.lags"] {
+            match sample(42, trial)["model.lags"] {
                 SettingValue::Int(l) => assert!((3..=9).contains(&l)),
                 ref other => panic!("{other:?}"),
             }
@@ -178,12 +237,43 @@ mod tests {
             |key| key == "model.lags" || key == "training.batch_size",
             12,
         );
-        let values = space.sample(1, 1);
+        let values = space.sample(1, 1, &SettingValues::new());
         assert!(!values.contains_key("model.lags"));
         assert!(!values.contains_key("training.batch_size"));
         assert!(values.contains_key("model.hidden_size"));
         let current = space.current(&Config::default());
         assert_eq!(current["model.hidden_size"], SettingValue::Int(128));
         assert_eq!(current.len(), PARAMS.len() - 2);
+    }
+
+    /// Even trials stay near the start: a few settings moved one step, the rest kept.
+    #[test]
+    fn even_trials_are_neighbours_of_the_start() {
+        let space = Space::new(|_| false, 12);
+        let start = space.current(&Config::default());
+        for trial in (2..100).step_by(2) {
+            let values = space.sample(5, trial, &start);
+            let moved: Vec<&String> = values.keys().filter(|k| values[*k] != start[*k]).collect();
+            assert!(!moved.is_empty() && moved.len() <= 12, "{moved:?}");
+            if let SettingValue::Int(lags) = values["model.lags"] {
+                assert!([8, 9, 10].contains(&lags), "{lags}");
+            }
+            if let SettingValue::Float(rate) = values["training.learning_rate"] {
+                assert!((0.0005..=0.002).contains(&rate), "{rate}");
+            }
+            if let SettingValue::Int(hidden) = values["model.hidden_size"] {
+                assert!([64, 128, 256].contains(&hidden), "{hidden}");
+            }
+        }
+        // On average about a third of the settings move.
+        let moved: usize = (2..200)
+            .step_by(2)
+            .map(|t| {
+                let v = space.sample(5, t, &start);
+                v.keys().filter(|k| v[*k] != start[*k]).count()
+            })
+            .sum();
+        let mean = moved as f64 / 99.0;
+        assert!((4.0..8.0).contains(&mean), "{mean}");
     }
 }
