@@ -242,6 +242,8 @@ pub enum ReportKind {
     Accuracy,
     /// The newest `plastinka backtest`: every method per month and pooled
     Backtest,
+    /// The newest `plastinka tune` study: best settings beside the current ones, every evaluation
+    Tune,
 }
 
 #[derive(Debug, Args)]

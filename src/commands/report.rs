@@ -16,6 +16,7 @@ pub fn run(context: &Context, args: &ReportArgs) -> Result<()> {
             })?;
             crate::report::backtest::build(&record)
         }
+        ReportKind::Tune => super::tune::study_report(&store, None)?,
         ReportKind::Forecast => model_report(context, &store, args, false)?,
         ReportKind::Accuracy => model_report(context, &store, args, true)?,
     };

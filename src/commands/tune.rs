@@ -545,16 +545,23 @@ fn deactivate(context: &Context) -> Result<()> {
 }
 
 fn show(context: &Context, study: Option<&str>) -> Result<()> {
-    let store = context.existing_store()?;
-    let study = chosen_study(&store, study)?;
+    print(context, &study_report(&context.existing_store()?, study)?)
+}
+
+/// The table of a stored study (the newest without `id`), for `tune show` and
+/// `report --kind tune`.
+pub fn study_report(
+    store: &crate::store::Store,
+    id: Option<&str>,
+) -> Result<crate::report::Report> {
+    let study = chosen_study(store, id)?;
     let stored = store.trials(&study.id)?;
     let trials = stored.iter().map(|r| r.trial).max().unwrap_or(0);
     let schedule = Schedule::new(trials, study.min_epochs, study.max_epochs);
     let complete = is_complete(&schedule, &stored);
-    print(
-        context,
-        &crate::report::tune::build(&study, &schedule, &stored, complete),
-    )
+    Ok(crate::report::tune::build(
+        &study, &schedule, &stored, complete,
+    ))
 }
 
 fn chosen_study(store: &crate::store::Store, id: Option<&str>) -> Result<StudyRecord> {
