@@ -211,6 +211,12 @@ fn tune_stores_every_trial_resumes_after_a_kill_and_its_settings_are_what_train_
     assert_eq!(report["meta"]["evaluated_now"], 0);
     assert_eq!(ws.sql("SELECT count(*) FROM tune_studies"), 1);
     assert_eq!(report["meta"]["current"]["values"], best["values"]);
+    let stored_current: serde_json::Value =
+        serde_json::from_str(&evaluations(&ws)[&(0, 30)]).unwrap();
+    assert_eq!(
+        stored_current["values"], best["values"],
+        "trial 0 is stored anew"
+    );
     assert!(report["meta"]["gain"].as_f64().unwrap().abs() < 1e-12);
     assert!(
         report["meta"]["activation"]

@@ -22,11 +22,12 @@ impl WriteSession {
         Ok(())
     }
 
-    /// Stores one evaluation; one already stored for the same trial and budget (by a
-    /// `tune` that ran beside this one) is kept.
+    /// Stores one evaluation, replacing one stored for the same trial and budget: the
+    /// current settings' (trial 0) after an activation changed them, or a candidate's
+    /// that a `tune` running beside this one stored (the same settings score the same).
     pub fn save_trial(&self, trial: &TrialRecord) -> Result<()> {
         self.conn().execute(
-            "INSERT OR IGNORE INTO tune_trials (study_id, trial, epochs, created_at, format_version, record_json)
+            "INSERT OR REPLACE INTO tune_trials (study_id, trial, epochs, created_at, format_version, record_json)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 trial.study_id,
