@@ -105,7 +105,7 @@ pub struct TuneArgs {
 pub enum TuneCommand {
     /// Make a trial's settings the ones `train`, `forecast` and `backtest` use
     Activate {
-        /// Trial number as the tune table lists it (0 = the settings the study started from)
+        /// Trial number as the tune table lists it (0 = the settings in use when the study last ran)
         trial: usize,
         /// The study [default: the newest]
         #[arg(long)]

@@ -347,4 +347,17 @@ fn tune_refuses_what_it_cannot_do() {
         &["model.lags = 12", "fixed by the settings file"],
     );
     assert_eq!(stored_evaluations(&ws), 0);
+
+    // A failure inside the write of an evaluation stores neither it nor the study.
+    std::fs::write(ws.path("plastinka.toml"), SMALL_MODEL).unwrap();
+    let out = ws
+        .plastinka()
+        .env("PLASTINKA_FAULT", "tune-save")
+        .args(["tune", "--trials", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("injected fault"), "{}", stderr(&out));
+    assert_eq!(stored_evaluations(&ws), 0);
+    assert_eq!(ws.sql("SELECT count(*) FROM tune_studies"), 0);
 }

@@ -149,6 +149,12 @@ fn open_study<'a>(
         |key| context.layers.set_above_tuned(key).is_some(),
         max_lags,
     );
+    if space.params.is_empty() {
+        return Err(InputError::new(
+            "every setting tune searches is fixed by the settings file or environment: nothing to tune",
+        )
+        .into());
+    }
     let searched: Vec<String> = space.params.iter().map(|p| p.key.to_string()).collect();
     let min_epochs = usize::from(args.min_epochs);
     let id = StudyRecord::identity(version.as_str(), months, min_epochs, &base, &searched);
@@ -200,6 +206,7 @@ fn load_stored(context: &Context, study: &Study) -> Result<Vec<TrialRecord>> {
     {
         let reused = TrialRecord {
             trial: CURRENT,
+            seconds: 0.0,
             created_at: crate::clock::timestamp(),
             ..same.clone()
         };
@@ -344,11 +351,11 @@ fn evaluate(study: &Study, job: Job, values: crate::config::SettingValues) -> Re
 /// Stores one evaluation (and the study with its first), refusing when an upload
 /// changed the months the study scores on.
 fn save(context: &Context, study: &Study, record: &TrialRecord) -> Result<()> {
-    crate::faults::check("tune-save")?;
     let session = context.write_existing("tune")?;
     session.ensure_data_version(&study.version)?;
     session.save_study(&study.record)?;
     session.save_trial(record)?;
+    crate::faults::check("tune-save")?;
     session.commit()
 }
 
@@ -419,7 +426,8 @@ fn activate_best(
     }
     let full = study.schedule.full();
     let best = study.schedule.best(stored).filter(|b| b.epochs == full);
-    let reference = find(stored, CURRENT, full).and_then(TrialRecord::pinball);
+    // The current settings' score; infinite when they cannot train on this data at all.
+    let reference = find(stored, CURRENT, full).map(|r| r.pinball().unwrap_or(f64::INFINITY));
     Ok(match (best, reference) {
         (Some(best), Some(reference)) if best.pinball().is_some_and(|p| p < reference) => {
             let settings = store_activation(context, &study.record, stored, best.trial)?;
@@ -558,7 +566,8 @@ pub fn study_report(
     let stored = store.trials(&study.id)?;
     let trials = stored.iter().map(|r| r.trial).max().unwrap_or(0);
     let schedule = Schedule::new(trials, study.min_epochs, study.max_epochs);
-    let complete = is_complete(&schedule, &stored);
+    // Only the current settings stored: killed before any candidate finished.
+    let complete = trials > 0 && is_complete(&schedule, &stored);
     Ok(crate::report::tune::build(
         &study, &schedule, &stored, complete,
     ))

@@ -132,7 +132,7 @@ impl Space {
                 let moved = i == forced || rng.random_bool(1.0 / 3.0);
                 let value = match (from, moved) {
                     (None, _) => self.draw(p, rng),
-                    (Some(v), false) => v.clone(),
+                    (Some(v), false) => self.snap(p, v),
                     (Some(v), true) => self.step(p, v, rng),
                 };
                 (p.key.to_string(), value)
@@ -148,9 +148,19 @@ impl Space {
                 let at = (0..allowed.len())
                     .min_by_key(|&k| (allowed[k] - v).abs())
                     .unwrap_or(0);
-                let down = at.saturating_sub(1);
-                let up = (at + 1).min(allowed.len() - 1);
-                SettingValue::Int(allowed[if rng.random_bool(0.5) { down } else { up }])
+                // At an end of the range the only step is inward.
+                let down = at.checked_sub(1);
+                let up = (at + 1 < allowed.len()).then_some(at + 1);
+                let to = match (down, up) {
+                    (Some(d), Some(u)) => match rng.random_bool(0.5) {
+                        true => d,
+                        false => u,
+                    },
+                    (Some(d), None) => d,
+                    (None, Some(u)) => u,
+                    (None, None) => at,
+                };
+                SettingValue::Int(allowed[to])
             }
             (Domain::Uniform(low, high), SettingValue::Float(x)) => {
                 let reach = (high - low) / 5.0;
@@ -164,6 +174,23 @@ impl Space {
             (Domain::Bool, SettingValue::Bool(b)) => SettingValue::Bool(!b),
             // A start value of another type than the range (a hand-written setting): draw.
             _ => self.draw(p, rng),
+        }
+    }
+
+    /// `value` inside what this study allows: an integer at its nearest allowed choice
+    /// (the starting lags may be more than the months leave), a float within its range.
+    fn snap(&self, p: &Param, value: &SettingValue) -> SettingValue {
+        match (p.domain, value) {
+            (Domain::Ints(choices), SettingValue::Int(v)) => {
+                let allowed = self.allowed(p, choices);
+                let nearest = allowed.iter().min_by_key(|&&a| (a - v).abs());
+                SettingValue::Int(nearest.copied().unwrap_or(*v))
+            }
+            (
+                Domain::Uniform(low, high) | Domain::LogUniform(low, high),
+                SettingValue::Float(x),
+            ) => SettingValue::Float(x.clamp(low, high)),
+            _ => value.clone(),
         }
     }
 
@@ -244,6 +271,19 @@ mod tests {
         let current = space.current(&Config::default());
         assert_eq!(current["model.hidden_size"], SettingValue::Int(128));
         assert_eq!(current.len(), PARAMS.len() - 2);
+    }
+
+    /// Starting lags the months cannot afford are brought within them, moved or not.
+    #[test]
+    fn neighbours_keep_the_lags_the_months_allow() {
+        let space = Space::new(|_| false, 6);
+        let start = space.current(&Config::default());
+        for trial in (2..60).step_by(2) {
+            match space.sample(3, trial, &start)["model.lags"] {
+                SettingValue::Int(l) => assert!((5..=6).contains(&l), "{l}"),
+                ref other => panic!("{other:?}"),
+            }
+        }
     }
 
     /// Even trials stay near the start: a few settings moved one step, the rest kept.
