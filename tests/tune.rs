@@ -280,8 +280,10 @@ fn a_spent_time_budget_leaves_a_study_the_next_run_finishes() {
     assert_eq!(report["meta"]["complete"], false);
     let first = stored_evaluations(&ws);
     // 3 candidates at 5 epochs and the current settings at 30, then the best at 30:
-    // evaluations started within the first second finish, no other starts.
-    assert!((1..5).contains(&first), "{first}");
+    // evaluations started within the first second finish (on a loaded machine maybe
+    // none started), no other starts.
+    assert!(first < 5, "{first}");
+    assert_eq!(report["meta"]["evaluated_now"].as_i64(), Some(first));
 
     let out = ws
         .plastinka()
