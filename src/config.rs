@@ -350,7 +350,7 @@ impl Layers {
             None => None,
         };
         Ok(Self {
-            file,
+            file: file.map(|(path, table)| (path, without_defaults(table))),
             env: std::env::vars().collect(),
         })
     }
@@ -537,6 +537,23 @@ fn read_file(path: &Path) -> Result<(PathBuf, toml::Table)> {
     Ok((path.to_path_buf(), table))
 }
 
+/// The file's settings less those that restate the built-in default: a file listing every
+/// setting (as the shipped `plastinka.toml` does) neither fixes them against `tune` nor
+/// overrides tuned values with the defaults. Settings are the same without tuned ones.
+fn without_defaults(mut file: toml::Table) -> toml::Table {
+    let Ok(defaults) = toml::Table::try_from(Config::default()) else {
+        return file;
+    };
+    for (section, value) in file.iter_mut() {
+        if let (toml::Value::Table(keys), Some(toml::Value::Table(default))) =
+            (value, defaults.get(section))
+        {
+            keys.retain(|key, v| default.get(key) != Some(v));
+        }
+    }
+    file
+}
+
 /// Sets `section.key` values; a key that is no setting is an error (a stored set from
 /// a newer plastinka, say).
 fn set_values(merged: &mut toml::Table, values: &SettingValues) -> Result<()> {
@@ -659,6 +676,19 @@ mod tests {
             Some("PLASTINKA_TRAINING_BATCH_SIZE")
         );
         assert_eq!(layers.set_above_tuned("model.hidden_size"), None);
+        // A file value that restates the default neither fixes nor overrides.
+        let restating: toml::Table = "[model]\nlags = 9\nhidden_size = 64\n".parse().unwrap();
+        let restated = Layers {
+            file: Some(("f.toml".into(), without_defaults(restating))),
+            env: vec![],
+        };
+        let from_restated = restated.resolve(Some(&tuned)).unwrap();
+        assert_eq!(
+            (from_restated.model.lags, from_restated.model.hidden_size),
+            (12, 64)
+        );
+        assert_eq!(restated.set_above_tuned("model.lags"), None);
+        assert!(restated.set_above_tuned("model.hidden_size").is_some());
         // What is not applied is not reported as overriding either.
         let lower = Layers {
             file: None,

@@ -363,3 +363,45 @@ fn tune_refuses_what_it_cannot_do() {
     assert_eq!(stored_evaluations(&ws), 0);
     assert_eq!(ws.sql("SELECT count(*) FROM tune_studies"), 0);
 }
+
+/// The shipped `plastinka.toml` lists every setting at its default: such a file neither
+/// fixes settings against `tune` nor overrides tuned values with the defaults.
+#[test]
+fn a_settings_file_restating_the_defaults_leaves_tuned_settings_in_force() {
+    let ws = Workspace::with_sample(SMALL_MODEL, false);
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plastinka.toml");
+    std::fs::copy(shipped, ws.path("plastinka.toml")).unwrap();
+    let record = serde_json::json!({
+        "format_version": 1, "activated_at": "2026-11-28T00:00:00Z", "study_id": "study-x",
+        "trial": 3, "values": { "model.lags": 6, "model.hidden_size": 32 },
+        "score": null, "reference": null,
+    });
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute(
+        "INSERT INTO tuned_settings (activated_at, format_version, active, record_json) VALUES ('x', 1, 1, ?1)",
+        [record.to_string()],
+    )
+    .unwrap();
+    let out = ws
+        .plastinka()
+        .env("PLASTINKA_TRAINING_MAX_EPOCHS", "2")
+        .args(["--json", "train"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let note = stderr(&out);
+    assert!(
+        note.contains("settings: tuned (study-x trial 3") && note.contains("for 2 setting(s)"),
+        "{note}"
+    );
+    assert!(!note.contains("overridden"), "{note}");
+    let config: String = conn
+        .query_row("SELECT config_json FROM models WHERE active = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["model"]["lags"], 6);
+    assert_eq!(config["model"]["hidden_size"], 32);
+    assert_eq!(config["training"]["max_epochs"], 2);
+}
