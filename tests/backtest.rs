@@ -68,13 +68,7 @@ fn a_backtest_scores_every_method_per_month_and_pooled_and_is_stored() {
     // Health mentions it.
     let health = ws.plastinka().args(["--json", "health"]).output().unwrap();
     let health = json(&health);
-    let model = health["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "model")
-        .unwrap()
-        .clone();
+    let model = component(&health, "model").clone();
     assert_eq!(
         model["details"]["backtest"]["months"],
         serde_json::json!(["2026-09", "2026-10"]),

@@ -130,13 +130,7 @@ fn damaged_weights_are_found_by_health_and_refused_by_forecast() {
         String::from_utf8_lossy(&out.stdout)
     );
     let report = json(&out);
-    let model = report["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "model")
-        .unwrap()
-        .clone();
+    let model = component(&report, "model").clone();
     assert_eq!(model["status"], "unhealthy");
     assert!(
         model["reason"].as_str().unwrap().contains("damaged"),
@@ -187,13 +181,7 @@ fn a_partial_month_changes_neither_the_forecast_month_nor_the_forecast() {
     assert_eq!(json(&out)["forecast_month"], "2026-11");
     // …and health counts the model as current: it has seen every complete month.
     let out = ws.plastinka().args(["--json", "health"]).output().unwrap();
-    let model = json(&out)["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "model")
-        .cloned()
-        .unwrap();
+    let model = component(&json(&out), "model").clone();
     assert_eq!(model["details"]["months_behind_data"], 0, "{model}");
 }
 

@@ -23,15 +23,6 @@ fn health(ws: &Workspace, extra: &[&str]) -> (i32, serde_json::Value) {
     (out.status.code().unwrap(), json(&out))
 }
 
-fn component<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap()
-}
-
 /// Trains the small test model and sets its stored held-out figures against the
 /// baselines: `margin` > 1 makes every baseline's pinball that much worse than the
 /// model's, < 1 makes IMAPA's that much better. Whether a model trained in seconds beats

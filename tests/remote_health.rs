@@ -16,13 +16,7 @@ fn remote(ws: &Workspace, envs: &[(String, String)]) -> (i32, serde_json::Value,
     let out = cmd.output().unwrap();
     let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     let report = json(&out);
-    let component = report["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "remote")
-        .unwrap()
-        .clone();
+    let component = component(&report, "remote").clone();
     (out.status.code().unwrap(), component, printed)
 }
 

@@ -229,13 +229,7 @@ fn tune_stores_every_trial_resumes_after_a_kill_and_its_settings_are_what_train_
     // Health names them; settings that no longer load are refused by train and can
     // still be dropped; deactivating returns train to the defaults.
     let health = json(&ws.plastinka().args(["--json", "health"]).output().unwrap());
-    let model = health["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "model")
-        .unwrap()
-        .clone();
+    let model = component(&health, "model").clone();
     assert!(
         model["details"]["tuned_settings"]
             .as_str()

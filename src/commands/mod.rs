@@ -39,6 +39,20 @@ impl Context {
         !self.json && std::io::stderr().is_terminal()
     }
 
+    /// A progress bar of `len` steps drawn with `template`, only for a person watching a
+    /// terminal.
+    pub fn progress_bar(&self, len: usize, template: &str) -> Option<indicatif::ProgressBar> {
+        if !self.show_progress() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new(len as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(bar)
+    }
+
     /// The store for reading; a clear error when nothing has been uploaded yet.
     pub fn existing_store(&self) -> Result<crate::store::Store> {
         crate::store::Store::open_read_only(&self.db, self.config.database.limits())?.ok_or_else(

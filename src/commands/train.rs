@@ -66,17 +66,10 @@ pub fn run(context: &Context, args: &TrainArgs) -> Result<()> {
 
 /// A bar on a terminal, plain lines on stderr otherwise.
 pub fn progress_bar(context: &Context, epochs: usize) -> Option<indicatif::ProgressBar> {
-    if !context.show_progress() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(epochs as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} epochs {msg} ({elapsed}, ~{eta} left)",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    Some(bar)
+    context.progress_bar(
+        epochs,
+        "{prefix} [{bar:30}] {pos}/{len} epochs {msg} ({elapsed}, ~{eta} left)",
+    )
 }
 
 pub fn report_epoch(bar: Option<&indicatif::ProgressBar>, r: EpochReport) {

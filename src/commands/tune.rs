@@ -76,7 +76,7 @@ fn search(context: &Context, args: &TuneArgs) -> Result<()> {
             break;
         }
     }
-    let complete = unfinished == 0 && is_complete(&study.schedule, &stored);
+    let complete = unfinished == 0 && study.schedule.is_complete(&stored);
     let activation = match args.activate {
         true => Some(activate_best(context, &study, &stored, complete)?),
         false => None,
@@ -216,16 +216,6 @@ fn load_stored(context: &Context, study: &Study) -> Result<Vec<TrialRecord>> {
     Ok(stored)
 }
 
-/// Whether every rung of the schedule has all its evaluations stored.
-fn is_complete(schedule: &Schedule, stored: &[TrialRecord]) -> bool {
-    (0..schedule.budgets.len()).all(|rung| {
-        schedule.rung(rung, stored).is_some_and(|jobs| {
-            jobs.iter()
-                .all(|j| find(stored, j.trial, j.epochs).is_some())
-        })
-    })
-}
-
 /// A trial's settings: as stored at another budget, else as the sampler draws them.
 fn values_of(study: &Study, stored: &[TrialRecord], trial: usize) -> crate::config::SettingValues {
     if trial == CURRENT {
@@ -260,7 +250,11 @@ fn run_jobs(
     );
     let stop = AtomicBool::new(false);
     let (sender, receiver) = mpsc::channel::<Result<TrialRecord>>();
-    let bar = progress_bar(context, total);
+    // Each evaluation's line is printed above the bar.
+    let bar = context.progress_bar(
+        total,
+        "tune [{bar:30}] {pos}/{len} evaluations of this rung ({elapsed}, ~{eta} left)",
+    );
     let mut finished = Vec::new();
     let mut failure = None;
     std::thread::scope(|scope| {
@@ -357,21 +351,6 @@ fn save(context: &Context, study: &Study, record: &TrialRecord) -> Result<()> {
     session.save_trial(record)?;
     crate::faults::check("tune-save")?;
     session.commit()
-}
-
-/// A bar of evaluations on a terminal (each one's line printed above it), none otherwise.
-fn progress_bar(context: &Context, evaluations: usize) -> Option<indicatif::ProgressBar> {
-    if !context.show_progress() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(evaluations as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "tune [{bar:30}] {pos}/{len} evaluations of this rung ({elapsed}, ~{eta} left)",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    Some(bar)
 }
 
 fn announce(bar: Option<&indicatif::ProgressBar>, record: &TrialRecord, done: usize, total: usize) {
@@ -567,7 +546,7 @@ pub fn study_report(
     let trials = stored.iter().map(|r| r.trial).max().unwrap_or(0);
     let schedule = Schedule::new(trials, study.min_epochs, study.max_epochs);
     // Only the current settings stored: killed before any candidate finished.
-    let complete = trials > 0 && is_complete(&schedule, &stored);
+    let complete = trials > 0 && schedule.is_complete(&stored);
     Ok(crate::report::tune::build(
         &study, &schedule, &stored, complete,
     ))

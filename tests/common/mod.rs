@@ -302,6 +302,16 @@ pub fn upload(
     cmd.args(extra).output().unwrap()
 }
 
+/// The named component of a `health --json` report.
+pub fn component<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no component «{name}» in {report}"))
+}
+
 /// The JSON summary of a run that must succeed.
 pub fn ok(out: &std::process::Output) -> serde_json::Value {
     assert!(out.status.success(), "{}", stderr(out));

@@ -80,6 +80,16 @@ impl Schedule {
         )
     }
 
+    /// Whether every rung has all its evaluations stored.
+    pub fn is_complete(&self, stored: &[TrialRecord]) -> bool {
+        (0..self.budgets.len()).all(|rung| {
+            self.rung(rung, stored).is_some_and(|jobs| {
+                jobs.iter()
+                    .all(|j| find(stored, j.trial, j.epochs).is_some())
+            })
+        })
+    }
+
     pub fn full(&self) -> usize {
         *self.budgets.last().unwrap_or(&1)
     }
@@ -175,6 +185,7 @@ mod tests {
             record(3, 5, Some(0.20)),
         ];
         assert_eq!(s.rung(1, &stored), None, "trial 4 is not scored yet");
+        assert!(!s.is_complete(&stored));
         stored.push(record(4, 5, Some(0.20)));
         assert_eq!(
             s.rung(1, &stored).unwrap(),
@@ -194,5 +205,8 @@ mod tests {
         stored.push(record(4, 30, Some(0.25)));
         stored.push(record(0, 30, Some(0.10)));
         assert_eq!(s.best(&stored).unwrap().trial, 4);
+        assert!(!s.is_complete(&stored), "trial 3 at 30 epochs is missing");
+        stored.push(record(3, 30, Some(0.22)));
+        assert!(s.is_complete(&stored));
     }
 }
