@@ -90,6 +90,49 @@ fn a_run_stores_its_model_forecasts_and_metrics() {
     );
 }
 
+/// Sales are whole copies: the held-out month chose whole-copy forecasts (its offset is
+/// in the metrics), every stored quantile is whole, and `forecast` from the stored model
+/// applies the same rounding. Switched off, the forecasts keep their fractions.
+#[test]
+fn forecasts_are_whole_copies_when_the_held_out_month_says_so() {
+    let ws = uploaded();
+    let out = train(&ws, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = json(&out);
+    let offset = summary["metrics"]["whole_copies"]["offset"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no whole-copy offset: {}", summary["metrics"]));
+    assert!((0.0..=1.0).contains(&offset), "{offset}");
+    let id = summary["model_id"].as_str().unwrap().to_string();
+    let whole = forecasts(&ws, &id);
+    assert!(whole.iter().all(|r| r.2.fract() == 0.0), "{whole:?}");
+    let out = ws
+        .plastinka()
+        .args(["--json", "forecast"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(forecasts(&ws, &id), whole);
+
+    let out = ws
+        .plastinka()
+        .env("PLASTINKA_MODEL_WHOLE_COPIES", "false")
+        .args(["--json", "train"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = json(&out);
+    assert!(summary["metrics"]["whole_copies"].is_null());
+    let id = summary["model_id"].as_str().unwrap().to_string();
+    let fractional = forecasts(&ws, &id);
+    assert!(fractional.iter().any(|r| r.2.fract() != 0.0));
+    // The same network underneath: rounding moved no quantile by more than a copy.
+    for (w, f) in whole.iter().zip(&fractional) {
+        assert_eq!((w.0, w.1), (f.0, f.1));
+        assert!((w.2 - f.2).abs() <= 1.0, "{w:?} vs {f:?}");
+    }
+}
+
 #[test]
 fn the_same_seed_gives_the_same_forecast_and_models_can_be_switched() {
     let ws = uploaded();

@@ -20,3 +20,4 @@ pub mod swa;
 pub mod tide;
 pub mod train;
 pub mod tune;
+pub mod whole_copies;

@@ -45,6 +45,9 @@ pub struct ModelRecord {
     /// The blend with a classical method its forecasts use, if any.
     #[serde(default)]
     pub blend: Option<super::blend::Blend>,
+    /// The whole-copy rounding its forecasts use, if any.
+    #[serde(default)]
+    pub whole_copies: Option<super::whole_copies::WholeCopies>,
 }
 
 /// One product's forecast: (quantile level, units), ascending.
@@ -55,13 +58,14 @@ pub struct ProductForecast {
 }
 
 /// Every product's stored forecast from the model's quantiles for `samples` (next
-/// month's windows), blended with a classical method when the model chose one — in one
-/// place, so a forecast made again from the stored weights is the training run's.
+/// month's windows), blended with a classical method and in whole copies when the model
+/// chose that — in one place, so a forecast made again from the stored weights is the
+/// training run's.
 pub fn product_forecasts(
     history: &History,
     samples: &[super::dataset::Sample],
     quantiles: Vec<Vec<f64>>,
-    blend: Option<&super::blend::Blend>,
+    adjust: Adjustments<'_>,
     levels: &[f64],
 ) -> Vec<ProductForecast> {
     samples
@@ -69,10 +73,7 @@ pub fn product_forecasts(
         .zip(quantiles)
         .map(|(s, q)| {
             let (i, target) = (s.product as usize, s.target as usize);
-            let q = match blend {
-                Some(blend) => blend.apply(history, i, target, &q, levels),
-                None => q,
-            };
+            let q = adjust.apply(history, i, target, q, levels);
             ProductForecast {
                 product_id: history.products[i].id,
                 quantiles: levels
@@ -83,6 +84,34 @@ pub fn product_forecasts(
             }
         })
         .collect()
+}
+
+/// What a model chose on phase 1's held-out month to do to its quantiles.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Adjustments<'a> {
+    pub blend: Option<&'a super::blend::Blend>,
+    pub whole_copies: Option<super::whole_copies::WholeCopies>,
+}
+
+impl Adjustments<'_> {
+    /// The blend first, then whole copies (the offset was chosen on blended quantiles).
+    pub fn apply(
+        &self,
+        history: &History,
+        i: usize,
+        target: usize,
+        quantiles: Vec<f64>,
+        levels: &[f64],
+    ) -> Vec<f64> {
+        let q = match self.blend {
+            Some(blend) => blend.apply(history, i, target, &quantiles, levels),
+            None => quantiles,
+        };
+        match self.whole_copies {
+            Some(whole) => whole.apply(&q),
+            None => q,
+        }
+    }
 }
 
 /// Forecasts are stored in units rounded to hundredths, in one place, so a forecast made
@@ -121,6 +150,7 @@ impl ModelRecord {
             training_seconds: trained.seconds,
             remote_job_id: None,
             blend: trained.blend.clone(),
+            whole_copies: trained.whole_copies,
         }
     }
 
@@ -205,7 +235,10 @@ impl ModelRecord {
             &history,
             &samples,
             quantiles,
-            self.blend.as_ref(),
+            Adjustments {
+                blend: self.blend.as_ref(),
+                whole_copies: self.whole_copies,
+            },
             &self.model.quantiles,
         );
         Ok((newest.next(), forecasts))
@@ -294,15 +327,16 @@ mod tests {
         };
         let blended = ModelRecord {
             blend: Some(blend.clone()),
+            whole_copies: None,
             ..record.clone()
         };
         let (_, mixed) = blended.forecast(&history, &device).unwrap();
-        let (_, alone) = ModelRecord {
+        let alone = ModelRecord {
             blend: None,
+            whole_copies: None,
             ..record.clone()
-        }
-        .forecast(&history, &device)
-        .unwrap();
+        };
+        let (_, alone) = alone.forecast(&history, &device).unwrap();
         let i = 0;
         let t = history.months.len();
         let imapa =
@@ -311,6 +345,18 @@ mod tests {
         for (k, &(_, units)) in mixed[i].quantiles.iter().enumerate() {
             let expected = round_units(0.5 * model_q[k] + 0.5 * imapa[k]);
             assert!((units - expected).abs() <= 0.011, "{units} vs {expected}");
+        }
+        // Stored whole copies are applied after the blend: ⌊blended + 0.5⌋.
+        let whole = ModelRecord {
+            whole_copies: Some(crate::forecast::whole_copies::WholeCopies { offset: 0.5 }),
+            ..blended
+        };
+        let (_, rounded) = whole.forecast(&history, &device).unwrap();
+        for (r, m) in rounded.iter().zip(&mixed) {
+            for (&(_, whole), &(_, units)) in r.quantiles.iter().zip(&m.quantiles) {
+                assert_eq!(whole.fract(), 0.0);
+                assert!((whole - units).abs() <= 0.5 + 0.011, "{whole} vs {units}");
+            }
         }
         // One flipped byte is found before anything is loaded.
         let mut damaged = record.clone();

@@ -35,6 +35,8 @@ use super::fit::{Fitted, Plan, fit};
 /// Everything a training run produces.
 pub use super::predict::BaselineEvaluation;
 use super::predict::{predict, score_holdout};
+use super::stored::Adjustments;
+use super::whole_copies::WholeCopies;
 
 pub struct Trained {
     pub widths: Widths,
@@ -56,6 +58,8 @@ pub struct Trained {
     /// The blend with a classical method the forecasts use, if one helped on the
     /// held-out month.
     pub blend: Option<Blend>,
+    /// The whole-copy rounding the forecasts use, if it helped on the held-out month.
+    pub whole_copies: Option<WholeCopies>,
     pub windows_phase1: usize,
     pub windows_phase2: usize,
     pub seconds_per_epoch: f64,
@@ -80,6 +84,7 @@ impl Trained {
             "baselines": self.baselines,
             "beats_baselines_on_pinball": beats,
             "blend": self.blend,
+            "whole_copies": self.whole_copies,
             "validation_loss": self.validation_loss,
             "train_loss": self.train_loss,
             "best_epoch": self.best_epoch,
@@ -229,6 +234,7 @@ fn train_on(
         train_loss: two.run.last_train_loss,
         forecasts: two.forecasts,
         blend: one.blend.clone(),
+        whole_copies: one.whole_copies,
         windows_phase1: one.windows,
         windows_phase2: two.windows,
         seconds_per_epoch: seconds / epochs.max(1) as f64,
@@ -246,6 +252,8 @@ struct PhaseOne {
     baselines: Vec<BaselineEvaluation>,
     /// The blend with a classical method chosen on the held-out month, if one helps.
     blend: Option<Blend>,
+    /// Whole copies, the offset chosen on the held-out month, if they help.
+    whole_copies: Option<WholeCopies>,
     windows: usize,
 }
 
@@ -306,12 +314,34 @@ fn phase_one(
     } else {
         None
     };
+    let whole_copies = if model.whole_copies {
+        let blended: Vec<Vec<f64>> = valid
+            .iter()
+            .zip(forecasts)
+            .map(|(s, q)| {
+                let (i, target) = (s.product as usize, s.target as usize);
+                Adjustments {
+                    blend: blend.as_ref(),
+                    whole_copies: None,
+                }
+                .apply(history, i, target, q, &model.quantiles)
+            })
+            .collect();
+        let actuals: Vec<f64> = valid
+            .iter()
+            .map(|s| history.units[history.at(s.product as usize, s.target as usize)])
+            .collect();
+        WholeCopies::choose(&actuals, &blended, &model.quantiles)
+    } else {
+        None
+    };
     Ok(PhaseOne {
         widths,
         run,
         validation,
         baselines,
         blend,
+        whole_copies,
         windows: train.len(),
     })
 }
@@ -374,7 +404,10 @@ fn phase_two(
         history,
         &next,
         forecasts,
-        one.blend.as_ref(),
+        Adjustments {
+            blend: one.blend.as_ref(),
+            whole_copies: one.whole_copies,
+        },
         &model.quantiles,
     );
     let weights = run

@@ -29,6 +29,8 @@ struct Artifacts {
     scaler: crate::forecast::scaler::LogMinMax,
     #[serde(default)]
     blend: Option<crate::forecast::blend::Blend>,
+    #[serde(default)]
+    whole_copies: Option<crate::forecast::whole_copies::WholeCopies>,
 }
 
 #[derive(Serialize, serde::Deserialize)]
@@ -68,6 +70,7 @@ impl WriteSession {
                     static_columns: record.static_columns.clone(),
                     scaler: record.scaler,
                     blend: record.blend.clone(),
+                    whole_copies: record.whole_copies,
                 })?,
                 record.weights,
                 serde_json::to_string(&record.metrics)?,
@@ -187,6 +190,7 @@ impl Store {
                         training_seconds: row.get(9)?,
                         remote_job_id: row.get(12)?,
                         blend: None,
+                        whole_copies: None,
                     },
                     row.get(5)?,
                     row.get(6)?,
@@ -207,6 +211,7 @@ impl Store {
         // defaults: a model stored without the shelf covariate never read one.
         settings.model.shelf_covariate = raw["model"]["shelf_covariate"].as_bool().unwrap_or(false);
         settings.model.blend_baseline = raw["model"]["blend_baseline"].as_bool().unwrap_or(false);
+        settings.model.whole_copies = raw["model"]["whole_copies"].as_bool().unwrap_or(false);
         let artifacts: Artifacts = serde_json::from_str(&artifacts).with_context(context)?;
         record.model = settings.model;
         record.training = settings.training;
@@ -214,6 +219,7 @@ impl Store {
         record.static_columns = artifacts.static_columns;
         record.scaler = artifacts.scaler;
         record.blend = artifacts.blend;
+        record.whole_copies = artifacts.whole_copies;
         record.metrics = serde_json::from_str(&metrics).unwrap_or(serde_json::Value::Null);
         if record.weights_sha256.is_empty() {
             record.weights_sha256 = crate::digest::sha256_hex(&record.weights);

@@ -35,7 +35,7 @@ const fn param(key: &'static str, domain: Domain) -> Param {
 }
 
 /// Bumped when [`PARAMS`] changes, so a study started with other ranges is not continued.
-pub const SPACE_VERSION: u32 = 2;
+pub const SPACE_VERSION: u32 = 3;
 
 /// Every setting `tune` may search (the list: architecture, dropout, optimiser,
 /// batch, sample weighting, quantile-loss weights and the model's switches).
@@ -63,6 +63,7 @@ pub const PARAMS: &[Param] = &[
     param("model.dropout", Domain::Uniform(0.1, 0.7)),
     param("model.shelf_covariate", Domain::Bool),
     param("model.blend_baseline", Domain::Bool),
+    param("model.whole_copies", Domain::Bool),
     param("training.learning_rate", Domain::LogUniform(1e-4, 1e-2)),
     param("training.batch_size", Domain::Ints(&[64, 128, 256, 512])),
     param("training.sample_weight_alpha", Domain::Uniform(0.0, 7.0)),
