@@ -150,6 +150,10 @@ pub struct ModelConfig {
     /// 1's held-out month, when that lowers its pinball (src/forecast/whole_copies.rs).
     /// Models stored before it existed read as false.
     pub whole_copies: bool,
+    /// Give the model two past covariates over each product's whole history up to each
+    /// month: copies sold per month in stock (its demand with sold-out days taken out)
+    /// and its mean restock lot. Models stored before it existed read as false.
+    pub demand_covariates: bool,
 }
 
 impl Default for ModelConfig {
@@ -175,6 +179,7 @@ impl Default for ModelConfig {
             blend_baseline: false,
             // Measured by `plastinka backtest` on two generated shops (README).
             whole_copies: true,
+            demand_covariates: true,
         }
     }
 }

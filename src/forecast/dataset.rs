@@ -26,6 +26,9 @@ use std::collections::{BTreeSet, HashMap};
 pub const PAST: usize = 11;
 /// Calendar covariates per month: is_hot, sin and cos of the month, scaled year.
 pub const FUTURE: usize = 4;
+/// Past covariates per month with `model.demand_covariates`: copies sold per month in
+/// stock and the mean restock lot, each over the product's history up to the month.
+pub const DEMAND: usize = 2;
 /// Copies at which the shelf covariate reaches 1 (it grows as log1p beyond).
 const SHELF_SCALE: f64 = 20.0;
 
@@ -49,6 +52,38 @@ pub struct Features {
     /// end of the month — the shelf the next month starts from, known when that month is
     /// forecast — as log1p(copies) / log1p(20). A future covariate after the calendar ones.
     pub shelf: Option<Vec<f32>>,
+    /// With `model.demand_covariates`: per (product, month, [`DEMAND`]), scaled like the
+    /// units. A month sold out for most of its days understates what the record sells;
+    /// over the whole history, units per month in stock does not, and the shop's restock
+    /// lots follow what a record sells even while it is sold out.
+    pub demand: Option<Vec<f32>>,
+}
+
+/// The optional covariates a model reads (`model.shelf_covariate`,
+/// `model.demand_covariates`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Optional {
+    pub shelf: bool,
+    pub demand: bool,
+}
+
+impl Optional {
+    pub fn of(model: &crate::config::ModelConfig) -> Self {
+        Self {
+            shelf: model.shelf_covariate,
+            demand: model.demand_covariates,
+        }
+    }
+
+    /// Past covariates per month.
+    pub fn past_width(self) -> usize {
+        PAST + DEMAND * usize::from(self.demand)
+    }
+
+    /// Future covariates per month: the calendar ones, and the shelf when it is used.
+    pub fn future_width(self) -> usize {
+        FUTURE + usize::from(self.shelf)
+    }
 }
 
 /// One window: inputs are the `lags` months before `target`.
@@ -124,8 +159,8 @@ fn static_values(p: &crate::forecast::history::ProductAttributes) -> [(&'static 
 }
 
 /// Builds every covariate. `scaler` is fitted by the caller on the training months.
-pub fn build(history: &History, scaler: LogMinMax, span: usize, shelf: bool) -> Features {
-    Features::build_with_columns(history, scaler, span, &static_columns(history), shelf)
+pub fn build(history: &History, scaler: LogMinMax, span: usize, optional: Optional) -> Features {
+    Features::build_with_columns(history, scaler, span, &static_columns(history), optional)
 }
 
 impl Features {
@@ -136,10 +171,13 @@ impl Features {
         scaler: LogMinMax,
         span: usize,
         static_columns: &[String],
-        shelf: bool,
+        optional: Optional,
     ) -> Features {
         let mut features = build_features(history, scaler, span, static_columns.to_vec());
-        features.shelf = shelf.then(|| {
+        features.demand = optional
+            .demand
+            .then(|| demand_covariates(history, &features.scaler));
+        features.shelf = optional.shelf.then(|| {
             history
                 .stock_end
                 .iter()
@@ -148,6 +186,36 @@ impl Features {
         });
         features
     }
+}
+
+/// Per (product, month): copies sold per month in stock, and the mean of the months'
+/// arrivals that brought copies, each over every month up to and including that one.
+/// Units per month in stock counts at least one month in stock, so a record on the shelf
+/// for a day is not read as a hit.
+fn demand_covariates(history: &History, scaler: &LogMinMax) -> Vec<f32> {
+    let (n, t) = (history.products.len(), history.months.len());
+    let mut out = vec![0f32; n * t * DEMAND];
+    for i in 0..n {
+        let (mut sold, mut stocked, mut arrived, mut restocks) = (0.0, 0.0, 0.0, 0usize);
+        for m in 0..t {
+            let at = history.at(i, m);
+            sold += history.units[at];
+            stocked += history.availability[at];
+            if history.arrivals[at] > 0.0 {
+                arrived += history.arrivals[at];
+                restocks += 1;
+            }
+            let lot = if restocks > 0 {
+                arrived / restocks as f64
+            } else {
+                0.0
+            };
+            let cell = &mut out[(i * t + m) * DEMAND..][..DEMAND];
+            cell[0] = scaler.transform(sold / stocked.max(1.0)) as f32;
+            cell[1] = scaler.transform(lot) as f32;
+        }
+    }
+    out
 }
 
 fn build_features(
@@ -252,6 +320,7 @@ fn build_features(
         statics,
         static_columns,
         shelf: None,
+        demand: None,
     }
 }
 
@@ -272,9 +341,20 @@ impl Features {
         self.static_columns.len()
     }
 
-    /// Future covariates per month: the calendar ones, and the shelf when it is used.
+    /// The optional covariates these features carry.
+    pub fn optional(&self) -> Optional {
+        Optional {
+            shelf: self.shelf.is_some(),
+            demand: self.demand.is_some(),
+        }
+    }
+
+    pub fn past_width(&self) -> usize {
+        self.optional().past_width()
+    }
+
     pub fn future_width(&self) -> usize {
-        FUTURE + usize::from(self.shelf.is_some())
+        self.optional().future_width()
     }
 
     /// The shelf covariate at the start of month `month` (counted from the first stored
@@ -386,7 +466,8 @@ impl Features {
         let s = self.static_width();
         let zero = self.scaler.transform(0.0) as f32;
         let mut lookback = Vec::with_capacity(b * lags);
-        let mut past = Vec::with_capacity(b * lags * PAST);
+        let past_width = self.past_width();
+        let mut past = Vec::with_capacity(b * lags * past_width);
         let width = self.future_width();
         let mut future = Vec::with_capacity(b * (lags + 1) * width);
         let mut statics = Vec::with_capacity(b * s);
@@ -399,10 +480,15 @@ impl Features {
                     Some(m) if m < self.months => {
                         lookback.push(self.z[i * self.months + m]);
                         past.extend_from_slice(&self.past[(i * self.months + m) * PAST..][..PAST]);
+                        if let Some(demand) = &self.demand {
+                            past.extend_from_slice(
+                                &demand[(i * self.months + m) * DEMAND..][..DEMAND],
+                            );
+                        }
                     }
                     _ => {
                         lookback.push(zero);
-                        past.extend(std::iter::repeat_n(0.0, PAST));
+                        past.extend(std::iter::repeat_n(0.0, past_width));
                     }
                 }
             }
@@ -427,7 +513,7 @@ impl Features {
         Batch {
             inputs: super::tide::Batch {
                 lookback: tensor(lookback).reshape([b, lags]),
-                past: tensor(past).reshape([b, lags, PAST]),
+                past: tensor(past).reshape([b, lags, past_width]),
                 future: tensor(future).reshape([b, lags + 1, width]),
                 statics: tensor(statics).reshape([b, s]),
             },
@@ -482,6 +568,9 @@ mod tests {
             stock_end: (0..n)
                 .flat_map(|i| (0..months).map(move |m| ((i + 2 * m) % 5) as f64))
                 .collect(),
+            arrivals: (0..n)
+                .flat_map(|i| (0..months).map(move |m| ((3 * i + m) % 4) as f64))
+                .collect(),
         }
     }
 
@@ -492,14 +581,27 @@ mod tests {
     #[test]
     fn covariates_never_look_into_the_future() {
         let scaler = LogMinMax::fit([0.0, 9.0].into_iter());
-        let full = build(&history(8), scaler, 3, true);
+        let all = Optional {
+            shelf: true,
+            demand: true,
+        };
+        let full = build(&history(8), scaler, 3, all);
         for cut in 1..8 {
-            let short = build(&history(cut), scaler, 3, true);
+            let short = build(&history(cut), scaler, 3, all);
             for i in 0..2 {
                 for m in 0..cut {
                     let a = &full.past[(i * 8 + m) * PAST..][..PAST];
                     let b = &short.past[(i * cut + m) * PAST..][..PAST];
                     assert_eq!(a, b, "product {i}, month {m}, history cut after {cut}");
+                    let (f, s) = (
+                        full.demand.as_ref().unwrap(),
+                        short.demand.as_ref().unwrap(),
+                    );
+                    assert_eq!(
+                        f[(i * 8 + m) * DEMAND..][..DEMAND],
+                        s[(i * cut + m) * DEMAND..][..DEMAND],
+                        "demand of product {i}, month {m}, history cut after {cut}"
+                    );
                     // The shelf a month starts from, too: a window ending at the cut
                     // sees the same future covariates in both.
                     let (f, s) = (full.shelf.as_ref().unwrap(), short.shelf.as_ref().unwrap());
@@ -526,7 +628,11 @@ mod tests {
         let mut h = history(4);
         h.stock_end = vec![0.0, 3.0, 20.0, 1.0, 5.0, 5.0, 5.0, 5.0];
         let scaler = LogMinMax::fit([0.0, 9.0].into_iter());
-        let features = build(&h, scaler, 3, true);
+        let shelf = Optional {
+            shelf: true,
+            demand: false,
+        };
+        let features = build(&h, scaler, 3, shelf);
         assert_eq!(features.future_width(), FUTURE + 1);
         // Product 0, forecasting month 4 (after the history) from lags 2: months 2, 3, 4.
         let sample = Sample {
@@ -548,6 +654,56 @@ mod tests {
         let future = batch.inputs.future.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(future[3 * (FUTURE + 1) - 1], 0.0);
         // Without the switch, only the calendar.
-        assert_eq!(build(&h, scaler, 3, false).future_width(), FUTURE);
+        let none = Optional::default();
+        assert_eq!(build(&h, scaler, 3, none).future_width(), FUTURE);
+    }
+
+    /// Units per month in stock and the mean restock lot, by hand: sold 2, 0, 3 in
+    /// months in stock for 1, ¼ and ½ of their days, with lots of 4 and 2 arriving.
+    #[test]
+    fn demand_over_the_history_by_hand() {
+        let mut h = history(3);
+        h.units = vec![2.0, 0.0, 3.0, 1.0, 0.0, 0.0];
+        h.availability = vec![1.0, 0.25, 0.5, 0.5, 0.0, 0.0];
+        h.arrivals = vec![4.0, 0.0, 2.0, 0.0, 0.0, 0.0];
+        let identity = LogMinMax::fit([0.0, 1.0].into_iter());
+        let d = demand_covariates(&h, &identity);
+        let raw: Vec<f64> = d.iter().map(|&z| identity.inverse(z as f64)).collect();
+        let expected = [
+            // product 0: 2/1, 2/1.25, 5/1.75; lots 4, 4, (4 + 2)/2
+            2.0,
+            4.0,
+            1.6,
+            4.0,
+            5.0 / 1.75,
+            3.0,
+            // product 1: half a month in stock counts as one; never restocked
+            1.0,
+            0.0,
+            1.0,
+            0.0,
+            1.0,
+            0.0,
+        ];
+        for (k, (got, want)) in raw.iter().zip(expected).enumerate() {
+            assert!((got - want).abs() < 1e-4, "cell {k}: {got} vs {want}");
+        }
+        // In the batch, after the 11 base covariates of each input month.
+        let all = Optional {
+            shelf: false,
+            demand: true,
+        };
+        let features = build(&h, identity, 3, all);
+        assert_eq!(features.past_width(), PAST + DEMAND);
+        let sample = Sample {
+            product: 0,
+            target: 2,
+            weight: 1.0,
+        };
+        let batch = features.batch(&[sample], 2, &Device::default());
+        let past = batch.inputs.past.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(past.len(), 2 * (PAST + DEMAND));
+        assert_eq!(past[PAST..PAST + DEMAND], d[..DEMAND]);
+        assert_eq!(past[2 * PAST + DEMAND..], d[DEMAND..2 * DEMAND]);
     }
 }

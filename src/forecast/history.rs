@@ -34,6 +34,9 @@ pub struct History {
     /// Copies on the shelf at the end of each month (0 without a row): the shelf the next
     /// month starts from, known when it is forecast (the snapshot, for the newest month).
     pub stock_end: Vec<f64>,
+    /// Copies that arrived in each month (0 without a row): the shop restocks what sells,
+    /// so its lots tell how a record sells even while it was sold out.
+    pub arrivals: Vec<f64>,
 }
 
 impl History {
@@ -89,6 +92,7 @@ impl History {
                 .flat_map(|&i| self.present[i * t..i * t + keep].iter().copied())
                 .collect(),
             stock_end: pick(&self.stock_end),
+            arrivals: pick(&self.arrivals),
         }
     }
 
@@ -129,6 +133,7 @@ mod tests {
             confidence: vec![1.0; 6],
             present: vec![true, true, true, false, false, true],
             stock_end: vec![0.0; 6],
+            arrivals: vec![0.0; 6],
         };
         let c = h.complete_months();
         assert_eq!(c.months, vec![m(1), m(2)]);

@@ -18,7 +18,7 @@ use crate::month::Month;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const INPUT_MAGIC: &str = "plastinka job input";
 const OUTPUT_MAGIC: &str = "plastinka job output";
 
@@ -99,6 +99,7 @@ impl JobInput {
         out.section("confidence", floats(&h.confidence));
         out.section("present", h.present.iter().map(|&p| u8::from(p)).collect());
         out.section("stock_end", floats(&h.stock_end));
+        out.section("arrivals", floats(&h.arrivals));
         Ok(out.bytes)
     }
 
@@ -115,6 +116,7 @@ impl JobInput {
         let availability = read_floats(section(&sections, "availability")?, cells)?;
         let confidence = read_floats(section(&sections, "confidence")?, cells)?;
         let stock_end = read_floats(section(&sections, "stock_end")?, cells)?;
+        let arrivals = read_floats(section(&sections, "arrivals")?, cells)?;
         let present = section(&sections, "present")?;
         if present.len() != cells {
             bail!(
@@ -150,6 +152,7 @@ impl JobInput {
                 confidence,
                 present: present.iter().map(|&b| b != 0).collect(),
                 stock_end,
+                arrivals,
             },
             model: header.model,
             training: header.training,
@@ -316,6 +319,9 @@ mod tests {
         let read = JobOutput::from_bytes(&written).unwrap();
         assert_eq!(read.forecasts, output.forecasts);
         assert_eq!(read.record.weights, output.record.weights);
+        // What the run chose on its held-out month travels with it.
+        assert_eq!(read.record.whole_copies, output.record.whole_copies);
+        assert_eq!(read.record.blend, output.record.blend);
         assert_eq!(read.input_sha256, digest);
         // Truncated, or one weight byte changed: refused.
         assert!(JobOutput::from_bytes(&written[..written.len() - 10]).is_err());

@@ -226,7 +226,7 @@ impl ModelRecord {
             self.scaler,
             self.training.ewm_span,
             &self.static_columns,
-            self.model.shelf_covariate,
+            dataset::Optional::of(&self.model),
         );
         let samples = features.next_month_samples();
         let quantiles = super::predict::predict(&features, &samples, &network, lags, device)
@@ -254,10 +254,8 @@ impl ModelRecord {
                 history.months.len()
             ));
         }
-        let expected = (
-            dataset::PAST,
-            dataset::FUTURE + usize::from(self.model.shelf_covariate),
-        );
+        let optional = dataset::Optional::of(&self.model);
+        let expected = (optional.past_width(), optional.future_width());
         if (self.widths.past, self.widths.future) != expected {
             problems.push(format!(
                 "it was built for {} past and {} calendar covariates, this plastinka makes {} and {}",

@@ -271,7 +271,7 @@ fn phase_one(
         history,
         fit_scaler(history, holdout),
         training.ewm_span,
-        model.shelf_covariate,
+        dataset::Optional::of(model),
     );
     let train =
         features.training_samples(history, lags, holdout - 1, training.min_sales_months, alpha);
@@ -284,7 +284,7 @@ fn phase_one(
     }
     let widths = Widths {
         lags,
-        past: dataset::PAST,
+        past: features.past_width(),
         future: features.future_width(),
         statics: features.static_width(),
         quantiles: model.quantiles.len(),
@@ -374,7 +374,7 @@ fn phase_two(
         history,
         fit_scaler(history, t),
         training.ewm_span,
-        model.shelf_covariate,
+        dataset::Optional::of(model),
     );
     let widths = Widths {
         statics: features.static_width(),
@@ -477,6 +477,7 @@ pub(crate) mod tests {
             confidence: vec![1.0; n * t],
             present: vec![true; n * t],
             stock_end: (0..n * t).map(|k| (k % 3) as f64).collect(),
+            arrivals: (0..n * t).map(|k| ((k * 7) % 4) as f64).collect(),
         }
     }
 

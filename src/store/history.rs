@@ -120,9 +120,10 @@ impl Store {
             confidence: vec![0.0; cells],
             present: vec![false; cells],
             stock_end: vec![0.0; cells],
+            arrivals: vec![0.0; cells],
         };
         let mut stmt = self.conn.prepare(
-            "SELECT product_id, month, units_sold, availability, confidence, stock_end FROM monthly_features",
+            "SELECT product_id, month, units_sold, availability, confidence, stock_end, arrivals FROM monthly_features",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
@@ -137,6 +138,7 @@ impl Store {
             history.confidence[at] = row.get(4)?;
             history.present[at] = true;
             history.stock_end[at] = row.get::<_, i64>(5)?.max(0) as f64;
+            history.arrivals[at] = row.get::<_, i64>(6)?.max(0) as f64;
         }
         Ok(history)
     }

@@ -212,6 +212,8 @@ impl Store {
         settings.model.shelf_covariate = raw["model"]["shelf_covariate"].as_bool().unwrap_or(false);
         settings.model.blend_baseline = raw["model"]["blend_baseline"].as_bool().unwrap_or(false);
         settings.model.whole_copies = raw["model"]["whole_copies"].as_bool().unwrap_or(false);
+        settings.model.demand_covariates =
+            raw["model"]["demand_covariates"].as_bool().unwrap_or(false);
         let artifacts: Artifacts = serde_json::from_str(&artifacts).with_context(context)?;
         record.model = settings.model;
         record.training = settings.training;

@@ -64,6 +64,7 @@ pub const PARAMS: &[Param] = &[
     param("model.shelf_covariate", Domain::Bool),
     param("model.blend_baseline", Domain::Bool),
     param("model.whole_copies", Domain::Bool),
+    param("model.demand_covariates", Domain::Bool),
     param("training.learning_rate", Domain::LogUniform(1e-4, 1e-2)),
     param("training.batch_size", Domain::Ints(&[64, 128, 256, 512])),
     param("training.sample_weight_alpha", Domain::Uniform(0.0, 7.0)),
