@@ -73,6 +73,10 @@ pub struct BacktestArgs {
     /// How many of the newest complete months to forecast, each from the months before it
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=24))]
     pub months: u16,
+    /// Also write every product's forecast by every method, per month, beside what sold,
+    /// as CSV (to see where the model wins and loses)
+    #[arg(long, value_name = "FILE.csv")]
+    pub forecasts: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

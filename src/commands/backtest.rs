@@ -8,7 +8,11 @@ use anyhow::Result;
 use std::io::Write;
 
 pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
-    let (history, version) = context.existing_store()?.load_history_versioned()?;
+    let store = context.existing_store()?;
+    let (history, version) = store.load_history_versioned()?;
+    if let Some(path) = &args.forecasts {
+        refuse_unwritable(path)?;
+    }
     if let Some(note) = context.settings_note() {
         let _ = writeln!(std::io::stderr(), "{note}");
     }
@@ -28,12 +32,15 @@ pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
             }
         }
     };
+    let mut outcomes = Vec::new();
+    let keep = args.forecasts.as_ref().map(|_| &mut outcomes);
     let result = backtest::run(
         &history,
         usize::from(args.months),
         model,
         training,
         &mut report,
+        keep,
     )?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
@@ -54,6 +61,12 @@ pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
     session.ensure_data_version(&version)?;
     session.save_backtest(&record)?;
     session.commit()?;
+    if let Some(path) = &args.forecasts {
+        let labels = store.product_labels()?;
+        let export = crate::report::backtest::forecasts(&record, &outcomes, &labels);
+        let bytes = crate::report::render::csv(&export, crate::report::Language::En)?;
+        crate::report::render::write_out(&bytes, Some(path))?;
+    }
     let report = crate::report::backtest::build(&record);
     if context.json {
         crate::outln!(
@@ -75,6 +88,31 @@ pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
                 model.evaluation.coverage
             )?;
         }
+    }
+    Ok(())
+}
+
+/// A path the export cannot be written to is refused before hours of training: its
+/// folder must exist, and it must not be a folder itself.
+fn refuse_unwritable(path: &std::path::Path) -> Result<()> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(crate::error::InputError::new(format!(
+            "--forecasts {}: the folder {} does not exist",
+            path.display(),
+            folder.display()
+        ))
+        .into());
+    }
+    if path.is_dir() {
+        return Err(crate::error::InputError::new(format!(
+            "--forecasts {}: is a folder, not a file",
+            path.display()
+        ))
+        .into());
     }
     Ok(())
 }

@@ -65,6 +65,21 @@ pub struct BacktestRecord {
     pub result: Backtest,
 }
 
+/// One product's forecasts for one backtest month by every method, beside what sold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductOutcomes {
+    pub month: Month,
+    pub product_id: i64,
+    pub actual: f64,
+    /// Per method (the model first, then [`Baseline::ALL`]), the quantiles.
+    pub quantiles: Vec<Vec<f64>>,
+}
+
+/// The method names in the order of [`ProductOutcomes::quantiles`].
+pub fn methods() -> impl Iterator<Item = &'static str> {
+    (0..=Baseline::ALL.len()).map(method_name)
+}
+
 /// Where a backtest is: origin `origin` of `origins` (its month), and the epoch inside.
 pub struct Progress {
     pub origin: usize,
@@ -73,13 +88,15 @@ pub struct Progress {
     pub epoch: EpochReport,
 }
 
-/// Backtests the last `months` complete months of `history`.
+/// Backtests the last `months` complete months of `history`; with `keep`, every
+/// product's forecasts go there too.
 pub fn run(
     history: &History,
     months: usize,
     model: &ModelConfig,
     training: &TrainingConfig,
     progress: &mut (dyn FnMut(Progress) + Send),
+    mut keep: Option<&mut Vec<ProductOutcomes>>,
 ) -> Result<Backtest> {
     let history = history.complete_months();
     let t = history.months.len();
@@ -108,7 +125,10 @@ pub fn run(
             })
         };
         let trained = train::train(&past, model, training, &mut report)?;
-        let outcomes = origin_outcomes(&history, origin, &trained.forecasts, levels);
+        let (products, outcomes) = origin_outcomes(&history, origin, &trained.forecasts, levels);
+        if let Some(keep) = keep.as_deref_mut() {
+            keep.extend(product_outcomes(month, &products, &outcomes));
+        }
         let scores: Vec<MethodScore> = outcomes
             .iter()
             .enumerate()
@@ -177,13 +197,13 @@ fn method_name(index: usize) -> &'static str {
 
 /// For each method (the model, then every baseline), the forecasts of month `origin`
 /// beside what sold, over every product the model forecast — the products the accuracy
-/// report scores, so a one-month backtest agrees with it.
+/// report scores, so a one-month backtest agrees with it. Also the products, in order.
 fn origin_outcomes(
     history: &History,
     origin: usize,
     forecasts: &[super::stored::ProductForecast],
     levels: &[f64],
-) -> Vec<Vec<Outcome>> {
+) -> (Vec<i64>, Vec<Vec<Outcome>>) {
     let index: HashMap<i64, usize> = history
         .products
         .iter()
@@ -191,10 +211,12 @@ fn origin_outcomes(
         .map(|(i, p)| (p.id, i))
         .collect();
     let mut outcomes = vec![Vec::new(); Baseline::ALL.len() + 1];
+    let mut products = Vec::new();
     for forecast in forecasts {
         let Some(&i) = index.get(&forecast.product_id) else {
             continue;
         };
+        products.push(forecast.product_id);
         // A product without a row that month sold nothing (it was not on the shelf), as
         // in the accuracy report.
         let actual = history.units[history.at(i, origin)];
@@ -209,7 +231,25 @@ fn origin_outcomes(
             });
         }
     }
-    outcomes
+    (products, outcomes)
+}
+
+/// `outcomes` (per method, per product of `products`) turned around: per product, per
+/// method.
+fn product_outcomes<'a>(
+    month: Month,
+    products: &'a [i64],
+    outcomes: &'a [Vec<Outcome>],
+) -> impl Iterator<Item = ProductOutcomes> + 'a {
+    products
+        .iter()
+        .enumerate()
+        .map(move |(k, &product_id)| ProductOutcomes {
+            month,
+            product_id,
+            actual: outcomes[0][k].actual,
+            quantiles: outcomes.iter().map(|o| o[k].quantiles.clone()).collect(),
+        })
 }
 
 #[cfg(test)]
@@ -229,7 +269,8 @@ mod tests {
         let mut history = tiny_history();
         let t = history.months.len();
         history.closed[t - 2] = true;
-        let result = run(&history, 2, &model, &training, &mut |_| {}).unwrap();
+        let mut kept = Vec::new();
+        let result = run(&history, 2, &model, &training, &mut |_| {}, Some(&mut kept)).unwrap();
         let months: Vec<Month> = result.months.iter().map(|m| m.month).collect();
         assert_eq!(months, vec![history.months[t - 3], history.months[t - 1]]);
         for month in &result.months {
@@ -244,6 +285,31 @@ mod tests {
                 .map(|m| products(&m.scores))
                 .sum::<usize>()
         );
+        // Every product's forecasts are kept, and they are what was scored.
+        assert_eq!(kept.len(), products(&result.pooled));
+        for month in &result.months {
+            let here: Vec<&ProductOutcomes> =
+                kept.iter().filter(|p| p.month == month.month).collect();
+            for (k, method) in methods().enumerate() {
+                assert_eq!(month.scores[k].method, method);
+                let losses: Vec<f64> = here
+                    .iter()
+                    .flat_map(|p| {
+                        model
+                            .quantiles
+                            .iter()
+                            .zip(&p.quantiles[k])
+                            .map(|(&l, &q)| crate::forecast::loss::pinball(l, p.actual, q))
+                    })
+                    .collect();
+                let pinball = losses.iter().sum::<f64>() / losses.len() as f64;
+                let scored = month.scores[k].evaluation.pinball;
+                assert!(
+                    (pinball - scored).abs() < 1e-12,
+                    "{method}: {pinball} vs {scored}"
+                );
+            }
+        }
     }
 
     /// 16 months: a 2-month backtest needs lags + 2 months before its first origin

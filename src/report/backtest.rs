@@ -2,7 +2,9 @@
 //! one's pinball gain over the best classical baseline.
 
 use super::{Column, Report, Value};
-use crate::forecast::backtest::{BacktestRecord, MethodScore};
+use crate::forecast::backtest::{self, BacktestRecord, MethodScore, ProductOutcomes};
+use crate::store::reports::ProductLabel;
+use std::collections::HashMap;
 
 pub fn build(record: &BacktestRecord) -> Report {
     let result = &record.result;
@@ -74,5 +76,51 @@ pub fn build(record: &BacktestRecord) -> Report {
             "model": record.model,
             "training": record.training,
         }),
+    }
+}
+
+/// Every product's forecast by every method in each backtest month, beside what sold: one
+/// row per (month, product, method), the quantiles in columns.
+pub fn forecasts(
+    record: &BacktestRecord,
+    outcomes: &[ProductOutcomes],
+    labels: &HashMap<i64, ProductLabel>,
+) -> Report {
+    let levels = &record.model.quantiles;
+    let mut columns = vec![
+        Column::new("month", "Месяц"),
+        Column::new("product_id", "Товар"),
+        Column::new("barcode", "Штрихкод"),
+        Column::new("artist", "Исполнитель"),
+        Column::new("album", "Альбом"),
+        Column::new("actual", "Продано"),
+        Column::new("forecast", "Прогноз"),
+    ];
+    columns.extend(super::forecast_columns(levels));
+    let mut rows = Vec::new();
+    for product in outcomes {
+        let label = labels.get(&product.product_id);
+        for (method, quantiles) in backtest::methods().zip(&product.quantiles) {
+            let mut row = vec![
+                Value::Text(product.month.to_string()),
+                Value::Int(product.product_id),
+                label
+                    .and_then(|l| l.barcode.clone())
+                    .map_or(Value::Missing, Value::Text),
+                label.map_or(Value::Missing, |l| Value::Text(l.artist.clone())),
+                label.map_or(Value::Missing, |l| Value::Text(l.album.clone())),
+                Value::Number(product.actual, 0),
+                Value::Text(method.to_string()),
+            ];
+            row.extend(quantiles.iter().map(|&q| Value::Number(q, 2)));
+            rows.push(row);
+        }
+    }
+    Report {
+        title: format!("Backtest {}: every forecast", record.id),
+        columns,
+        rows,
+        appendices: Vec::new(),
+        meta: serde_json::json!({"kind": "backtest_forecasts", "backtest_id": record.id}),
     }
 }

@@ -18,6 +18,14 @@ pub struct ModelInfo {
     pub active: bool,
 }
 
+/// What names a product in an export: its barcode (if any), artist and album.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductLabel {
+    pub barcode: Option<String>,
+    pub artist: String,
+    pub album: String,
+}
+
 /// One product's forecast with what the report shows beside it.
 #[derive(Debug, Clone)]
 pub struct ForecastLine {
@@ -160,6 +168,25 @@ impl Store {
                 line
             })
             .collect())
+    }
+
+    /// Every stored product's label, by id.
+    pub fn product_labels(&self) -> Result<HashMap<i64, ProductLabel>> {
+        let rows = self
+            .conn
+            .prepare("SELECT id, barcode, artist, album FROM products")?
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    ProductLabel {
+                        barcode: row.get(1)?,
+                        artist: row.get(2)?,
+                        album: row.get(3)?,
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     /// Units sold in `month` by product (products with a row that month).

@@ -171,6 +171,7 @@ pub fn evaluate(
         &config.model,
         &config.training,
         &mut |_| {},
+        None,
     )?;
     let model = result
         .model()
