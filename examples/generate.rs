@@ -121,6 +121,8 @@ struct Options {
     end: (i32, u32),
     format: String,
     holdout: i32,
+    /// Months (the newest) for which to write `oracle.csv`.
+    oracle: i32,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -132,6 +134,7 @@ fn parse_args() -> Result<Options, String> {
         end: (2026, 10),
         format: "mixed".into(),
         holdout: 0,
+        oracle: 0,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -148,6 +151,7 @@ fn parse_args() -> Result<Options, String> {
             "--out" => o.out = PathBuf::from(&value),
             "--format" => o.format = value,
             "--holdout" => o.holdout = value.parse().map_err(bad)?,
+            "--oracle" => o.oracle = value.parse().map_err(bad)?,
             "--end" => {
                 let (y, m) = value.split_once('-').ok_or("--end takes YYYY-MM")?;
                 o.end = (y.parse().map_err(bad)?, m.parse().map_err(bad)?);
@@ -223,7 +227,44 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error>> {
     let mut sales: Vec<Row> = Vec::new();
     let mut holdout_snapshot: Vec<Row> = Vec::new();
     let mut day = start - Duration::days(400); // warm-up: stock from before the first month
+    let oracle_start = add_months(end_month, 1 - o.oracle);
+    let mut oracle = String::from("month,barcode,q05,q25,q50,q75,q95,mean\n");
     while day < stop {
+        if o.oracle > 0 && day >= oracle_start && day.day() == 1 {
+            let month_end = add_months(day, 1);
+            let mut sim = StdRng::seed_from_u64(o.seed ^ (day.num_days_from_ce() as u64) << 20);
+            for (p, product) in products.iter().enumerate() {
+                if product.barcode.is_empty() || product.launch >= month_end {
+                    continue;
+                }
+                let mut draws: Vec<usize> = (0..ORACLE_RUNS)
+                    .map(|_| {
+                        simulate_month(
+                            product,
+                            shelves[p].len(),
+                            restock_on[p],
+                            day,
+                            month_end,
+                            &mut sim,
+                        )
+                    })
+                    .collect();
+                draws.sort_unstable();
+                let q =
+                    |level: f64| draws[((level * ORACLE_RUNS as f64).ceil() as usize).max(1) - 1];
+                let mean = draws.iter().sum::<usize>() as f64 / ORACLE_RUNS as f64;
+                oracle.push_str(&format!(
+                    "{},{},{},{},{},{},{},{mean}\n",
+                    day.format("%Y-%m"),
+                    product.barcode,
+                    q(0.05),
+                    q(0.25),
+                    q(0.5),
+                    q(0.75),
+                    q(0.95)
+                ));
+            }
+        }
         if day == holdout_start && o.holdout > 0 {
             holdout_snapshot = snapshot(&shelves);
         }
@@ -279,6 +320,10 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error>> {
         day += Duration::days(1);
     }
     let final_snapshot = snapshot(&shelves);
+    if o.oracle > 0 {
+        std::fs::create_dir_all(&o.out)?;
+        std::fs::write(o.out.with_file_name("oracle.csv"), &oracle)?;
+    }
 
     std::fs::create_dir_all(&o.out)?;
     let mut month = start;
@@ -358,6 +403,54 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error>> {
         o.out.display()
     );
     Ok(())
+}
+
+/// Simulations per product and month behind the oracle's quantiles.
+const ORACLE_RUNS: usize = 400;
+
+/// Copies of `product` one run of the shop sells from `from` to `to`, starting from
+/// `shelf` copies and a restock due on `restock`: the same rules as the main loop, with
+/// its own random numbers. Its quantiles over many runs are what a forecaster who knew
+/// the product's true rate and the shop's restock plan would forecast.
+fn simulate_month(
+    product: &Product,
+    mut shelf: usize,
+    mut restock: Option<NaiveDate>,
+    from: NaiveDate,
+    to: NaiveDate,
+    rng: &mut StdRng,
+) -> usize {
+    let mut sold = 0;
+    let mut day = from;
+    while day < to {
+        if day >= product.launch {
+            if restock == Some(day) {
+                let lot = 1 + Poisson::new(product.rate * 1.5 + 0.5)
+                    .map(|d| d.sample(rng) as usize)
+                    .unwrap_or(1);
+                shelf += lot.min(12);
+                restock = None;
+            }
+            let age_months = (day - product.launch).num_days() as f64 / 30.0;
+            let hype = 1.0 + product.hype * (-age_months / 1.5).exp();
+            let daily = product.rate * SEASON[day.month0() as usize] * hype / 30.0;
+            let demand = if daily > 0.0 {
+                Poisson::new(daily)
+                    .map(|d| d.sample(rng) as usize)
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            let taken = demand.min(shelf);
+            shelf -= taken;
+            sold += taken;
+            if shelf == 0 && restock.is_none() && rng.random_bool(0.8) {
+                restock = Some(day + Duration::days(rng.random_range(3..60)));
+            }
+        }
+        day += Duration::days(1);
+    }
+    sold
 }
 
 fn snapshot(shelves: &[VecDeque<Copy>]) -> Vec<Row> {
