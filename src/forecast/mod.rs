@@ -4,6 +4,7 @@ pub mod adam;
 pub mod backtest;
 pub mod baselines;
 pub mod blend;
+pub mod covariates;
 pub mod dataset;
 pub mod dropout;
 pub mod ewm;

@@ -3,7 +3,8 @@
 //! a checksum of the weights. `store::models` reads and writes it; remote training
 //! returns it in this same form.
 
-use super::dataset::{self, Features};
+use super::covariates;
+use super::dataset::Features;
 use super::history::History;
 use super::scaler::LogMinMax;
 use super::tide::{Tide, Widths};
@@ -226,7 +227,7 @@ impl ModelRecord {
             self.scaler,
             self.training.ewm_span,
             &self.static_columns,
-            dataset::Optional::of(&self.model),
+            covariates::Optional::of(&self.model),
         );
         let samples = features.next_month_samples();
         let quantiles = super::predict::predict(&features, &samples, &network, lags, device)
@@ -254,7 +255,7 @@ impl ModelRecord {
                 history.months.len()
             ));
         }
-        let optional = dataset::Optional::of(&self.model);
+        let optional = covariates::Optional::of(&self.model);
         let expected = (optional.past_width(), optional.future_width());
         if (self.widths.past, self.widths.future) != expected {
             problems.push(format!(
@@ -264,12 +265,12 @@ impl ModelRecord {
         }
         // Relabelled attributes (new price edges, say) match none of the classes it knows:
         // its static columns would silently stay empty.
-        let current = dataset::static_columns(history);
-        for attribute in dataset::STATIC_ATTRIBUTES {
+        let current = covariates::static_columns(history);
+        for attribute in covariates::STATIC_ATTRIBUTES {
             let of = |columns: &[String]| -> Vec<String> {
                 columns
                     .iter()
-                    .filter(|c| dataset::static_attribute(c) == Some(attribute))
+                    .filter(|c| covariates::static_attribute(c) == Some(attribute))
                     .cloned()
                     .collect()
             };

@@ -6,6 +6,7 @@
 //! gradient clipping, a seeded device and a seeded shuffle: the same data, settings and
 //! seed give the same forecast.
 
+use super::covariates;
 use super::dataset::{self, Features};
 use super::metrics::Evaluation;
 use super::scaler::LogMinMax;
@@ -271,7 +272,7 @@ fn phase_one(
         history,
         fit_scaler(history, holdout),
         training.ewm_span,
-        dataset::Optional::of(model),
+        covariates::Optional::of(model),
     );
     let train =
         features.training_samples(history, lags, holdout - 1, training.min_sales_months, alpha);
@@ -374,7 +375,7 @@ fn phase_two(
         history,
         fit_scaler(history, t),
         training.ewm_span,
-        dataset::Optional::of(model),
+        covariates::Optional::of(model),
     );
     let widths = Widths {
         statics: features.static_width(),
