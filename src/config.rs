@@ -156,6 +156,32 @@ pub struct ModelConfig {
     pub demand_covariates: bool,
 }
 
+impl ModelConfig {
+    /// Switches added after the first stored models, off for a record that predates them:
+    /// a model stored without the shelf covariate never read one.
+    const LATER_SWITCHES: [&'static str; 4] = [
+        "shelf_covariate",
+        "blend_baseline",
+        "whole_copies",
+        "demand_covariates",
+    ];
+
+    /// Model settings as a stored record (a model, a backtest) holds them: a switch the
+    /// record does not name reads as it was before the switch existed (off), not as
+    /// today's default.
+    pub fn from_stored(raw: &serde_json::Value) -> serde_json::Result<Self> {
+        let mut raw = raw.clone();
+        if let Some(fields) = raw.as_object_mut() {
+            for switch in Self::LATER_SWITCHES {
+                fields
+                    .entry(switch)
+                    .or_insert(serde_json::Value::Bool(false));
+            }
+        }
+        serde_json::from_value(raw)
+    }
+}
+
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
@@ -638,6 +664,24 @@ fn env_setting(name: &str) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stored record from before a switch existed reads it as off, whatever today's
+    /// default; a switch it names keeps its value.
+    #[test]
+    fn stored_settings_without_a_later_switch_read_it_as_off() {
+        let mut raw = serde_json::to_value(ModelConfig::default()).unwrap();
+        let fields = raw.as_object_mut().unwrap();
+        for switch in ModelConfig::LATER_SWITCHES {
+            fields.remove(switch);
+        }
+        fields.insert("lags".into(), 7.into());
+        let old = ModelConfig::from_stored(&raw).unwrap();
+        assert_eq!(old.lags, 7);
+        assert!(!old.shelf_covariate && !old.blend_baseline);
+        assert!(!old.whole_copies && !old.demand_covariates);
+        let new = ModelConfig::from_stored(&serde_json::to_value(ModelConfig::default()).unwrap());
+        assert_eq!(new.unwrap(), ModelConfig::default());
+    }
 
     #[test]
     fn file_overrides_defaults_and_env_overrides_file() {

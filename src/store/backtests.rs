@@ -58,8 +58,12 @@ impl Store {
                 "backtest {id} is stored in format {version}; this plastinka reads {FORMAT_VERSION}: run `plastinka backtest` again"
             );
         }
-        let record = serde_json::from_str(&json)
-            .with_context(|| format!("backtest {id} is stored damaged"))?;
+        let damaged = || format!("backtest {id} is stored damaged");
+        let raw: serde_json::Value = serde_json::from_str(&json).with_context(damaged)?;
+        let mut record: BacktestRecord =
+            serde_json::from_value(raw.clone()).with_context(damaged)?;
+        record.model =
+            crate::config::ModelConfig::from_stored(&raw["model"]).with_context(damaged)?;
         Ok(Some(record))
     }
 }

@@ -207,13 +207,8 @@ impl Store {
         let context = || format!("model {}: its stored settings cannot be read", record.id);
         let raw: serde_json::Value = serde_json::from_str(&settings).with_context(context)?;
         let mut settings: Settings = serde_json::from_value(raw.clone()).with_context(context)?;
-        // Settings added later read as they were before they existed, not as today's
-        // defaults: a model stored without the shelf covariate never read one.
-        settings.model.shelf_covariate = raw["model"]["shelf_covariate"].as_bool().unwrap_or(false);
-        settings.model.blend_baseline = raw["model"]["blend_baseline"].as_bool().unwrap_or(false);
-        settings.model.whole_copies = raw["model"]["whole_copies"].as_bool().unwrap_or(false);
-        settings.model.demand_covariates =
-            raw["model"]["demand_covariates"].as_bool().unwrap_or(false);
+        settings.model =
+            crate::config::ModelConfig::from_stored(&raw["model"]).with_context(context)?;
         let artifacts: Artifacts = serde_json::from_str(&artifacts).with_context(context)?;
         record.model = settings.model;
         record.training = settings.training;
