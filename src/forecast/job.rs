@@ -176,9 +176,14 @@ impl JobOutput {
     /// Reads an output and checks it is whole: format, the weights against their digest.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let sections = open(bytes, OUTPUT_MAGIC)?;
-        let header: OutputHeader = serde_json::from_slice(section(&sections, "header")?)
+        let raw: serde_json::Value = serde_json::from_slice(section(&sections, "header")?)
             .context("the job output's header")?;
+        let header: OutputHeader =
+            serde_json::from_value(raw.clone()).context("the job output's header")?;
         let mut record = header.record;
+        // A switch the job's plastinka did not have was off there.
+        record.model = crate::config::ModelConfig::from_stored(&raw["record"]["model"])
+            .context("the job output's model settings")?;
         record.weights = section(&sections, "weights")?.to_vec();
         record.verify()?;
         Ok(Self {
@@ -237,9 +242,11 @@ fn open<'a>(bytes: &'a [u8], magic: &str) -> Result<Vec<(&'a str, &'a [u8])>> {
         .context("not a plastinka job file")?;
     let first = std::str::from_utf8(&bytes[..line_end]).context("not a plastinka job file")?;
     let expected = format!("{magic} {FORMAT_VERSION}");
-    // Output format 1 differs from 2 only by fields read with defaults: a job started
-    // before an upgrade is still collected.
-    let older_output = magic == OUTPUT_MAGIC && first == format!("{magic} 1");
+    // Output formats 1 and 2 differ from 3 only by fields read with defaults and model
+    // switches read as off (`ModelConfig::from_stored`): a job started before an upgrade
+    // is still collected.
+    let older_output =
+        magic == OUTPUT_MAGIC && (first == format!("{magic} 1") || first == format!("{magic} 2"));
     if first != expected && !older_output {
         bail!("«{first}» is not a {magic} this plastinka reads («{expected}»)");
     }
@@ -314,13 +321,17 @@ mod tests {
         assert_eq!(back.history.products, input.history.products);
         assert_eq!(back.to_bytes().unwrap(), bytes);
         let digest = crate::digest::sha256_hex(&bytes);
-        let output = run(&back, &digest, &mut |_| {}).unwrap();
+        let mut output = run(&back, &digest, &mut |_| {}).unwrap();
+        // Set by hand, so the round trip below cannot pass on two empty values.
+        output.record.whole_copies =
+            Some(crate::forecast::whole_copies::WholeCopies { offset: 0.35 });
         let written = output.to_bytes().unwrap();
         let read = JobOutput::from_bytes(&written).unwrap();
         assert_eq!(read.forecasts, output.forecasts);
         assert_eq!(read.record.weights, output.record.weights);
         // What the run chose on its held-out month travels with it.
         assert_eq!(read.record.whole_copies, output.record.whole_copies);
+        assert!(read.record.whole_copies.is_some());
         assert_eq!(read.record.blend, output.record.blend);
         assert_eq!(read.input_sha256, digest);
         // Truncated, or one weight byte changed: refused.
@@ -334,5 +345,24 @@ mod tests {
             JobInput::from_bytes(&written).is_err(),
             "an output is not an input"
         );
+        // A format-2 output, from a plastinka before the whole-copy and demand switches,
+        // is still read, with those switches off.
+        let mut header = serde_json::to_value(OutputHeader {
+            input_sha256: digest.clone(),
+            record: output.record.clone(),
+            forecasts: output.forecasts.clone(),
+        })
+        .unwrap();
+        let model = header["record"]["model"].as_object_mut().unwrap();
+        model.remove("whole_copies");
+        model.remove("demand_covariates");
+        let mut older = Container {
+            bytes: format!("{OUTPUT_MAGIC} 2\n").into_bytes(),
+        };
+        older.section("header", serde_json::to_vec(&header).unwrap());
+        older.section("weights", output.record.weights.clone());
+        let read = JobOutput::from_bytes(&older.bytes).unwrap();
+        assert!(!read.record.model.whole_copies && !read.record.model.demand_covariates);
+        assert!(read.record.model.shelf_covariate);
     }
 }
