@@ -3,13 +3,14 @@
 
 use super::Context;
 use crate::cli::BacktestArgs;
+use crate::error::InputError;
 use crate::forecast::backtest::{self, BacktestRecord, Progress};
 use anyhow::Result;
 use std::io::Write;
+use std::path::Path;
 
 pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
-    let store = context.existing_store()?;
-    let (history, version) = store.load_history_versioned()?;
+    let (history, version) = context.existing_store()?.load_history_versioned()?;
     if let Some(path) = &args.forecasts {
         refuse_unwritable(path)?;
     }
@@ -62,10 +63,10 @@ pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
     session.save_backtest(&record)?;
     session.commit()?;
     if let Some(path) = &args.forecasts {
-        let labels = store.product_labels()?;
+        let labels = context.existing_store()?.product_labels()?;
         let export = crate::report::backtest::forecasts(&record, &outcomes, &labels);
         let bytes = crate::report::render::csv(&export, crate::report::Language::En)?;
-        crate::report::render::write_out(&bytes, Some(path))?;
+        write_whole(path, &bytes)?;
     }
     let report = crate::report::backtest::build(&record);
     if context.json {
@@ -93,26 +94,44 @@ pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
 }
 
 /// A path the export cannot be written to is refused before hours of training: its
-/// folder must exist, and it must not be a folder itself.
-fn refuse_unwritable(path: &std::path::Path) -> Result<()> {
+/// folder must exist and take a new file, and the path must not be a folder or a
+/// read-only file.
+fn refuse_unwritable(path: &Path) -> Result<()> {
+    let refuse = |why: String| -> Result<()> {
+        Err(InputError::new(format!("--forecasts {}: {why}", path.display())).into())
+    };
     let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
+        _ => Path::new("."),
     };
     if !folder.is_dir() {
-        return Err(crate::error::InputError::new(format!(
-            "--forecasts {}: the folder {} does not exist",
-            path.display(),
-            folder.display()
-        ))
-        .into());
+        return refuse(format!("the folder {} does not exist", folder.display()));
     }
     if path.is_dir() {
-        return Err(crate::error::InputError::new(format!(
-            "--forecasts {}: is a folder, not a file",
-            path.display()
-        ))
-        .into());
+        return refuse("is a folder, not a file".into());
     }
-    Ok(())
+    if path.metadata().is_ok_and(|m| m.permissions().readonly()) {
+        return refuse("the file is read-only".into());
+    }
+    let probe = folder.join(format!(".plastinka-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => refuse(format!("cannot write in {} ({e})", folder.display())),
+    }
+}
+
+/// Writes `bytes` to `path` whole or not at all: a partial file, then a rename.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    std::fs::write(&partial, bytes)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&partial);
+            anyhow::anyhow!("cannot write {} ({e})", path.display())
+        })
 }

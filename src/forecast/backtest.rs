@@ -70,6 +70,8 @@ pub struct BacktestRecord {
 pub struct ProductOutcomes {
     pub month: Month,
     pub product_id: i64,
+    /// Copies on the shelf at the start of the month (the end of the month before).
+    pub shelf: f64,
     pub actual: f64,
     /// Per method (the model first, then [`Baseline::ALL`]), the quantiles.
     pub quantiles: Vec<Vec<f64>>,
@@ -197,13 +199,14 @@ fn method_name(index: usize) -> &'static str {
 
 /// For each method (the model, then every baseline), the forecasts of month `origin`
 /// beside what sold, over every product the model forecast — the products the accuracy
-/// report scores, so a one-month backtest agrees with it. Also the products, in order.
+/// report scores, so a one-month backtest agrees with it. Also the products, in order,
+/// with the copies on their shelf at the start of the month.
 fn origin_outcomes(
     history: &History,
     origin: usize,
     forecasts: &[super::stored::ProductForecast],
     levels: &[f64],
-) -> (Vec<i64>, Vec<Vec<Outcome>>) {
+) -> (Vec<(i64, f64)>, Vec<Vec<Outcome>>) {
     let index: HashMap<i64, usize> = history
         .products
         .iter()
@@ -216,7 +219,10 @@ fn origin_outcomes(
         let Some(&i) = index.get(&forecast.product_id) else {
             continue;
         };
-        products.push(forecast.product_id);
+        let shelf = origin
+            .checked_sub(1)
+            .map_or(0.0, |before| history.stock_end[history.at(i, before)]);
+        products.push((forecast.product_id, shelf));
         // A product without a row that month sold nothing (it was not on the shelf), as
         // in the accuracy report.
         let actual = history.units[history.at(i, origin)];
@@ -238,15 +244,16 @@ fn origin_outcomes(
 /// method.
 fn product_outcomes<'a>(
     month: Month,
-    products: &'a [i64],
+    products: &'a [(i64, f64)],
     outcomes: &'a [Vec<Outcome>],
 ) -> impl Iterator<Item = ProductOutcomes> + 'a {
     products
         .iter()
         .enumerate()
-        .map(move |(k, &product_id)| ProductOutcomes {
+        .map(move |(k, &(product_id, shelf))| ProductOutcomes {
             month,
             product_id,
+            shelf,
             actual: outcomes[0][k].actual,
             quantiles: outcomes.iter().map(|o| o[k].quantiles.clone()).collect(),
         })

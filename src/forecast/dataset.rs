@@ -460,15 +460,27 @@ mod tests {
         };
         let features = build(&h, identity, 3, all);
         assert_eq!(features.past_width(), PAST + DEMAND);
-        let sample = Sample {
-            product: 0,
-            target: 2,
+        // Product 0 forecasting month 2 from months 0 and 1; product 1 forecasting month 1
+        // from months -1 (before the history: zeros) and 0.
+        let sample = |product, target| Sample {
+            product,
+            target,
             weight: 1.0,
         };
-        let batch = features.batch(&[sample], 2, &Device::default());
+        let batch = features.batch(&[sample(0, 2), sample(1, 1)], 2, &Device::default());
         let past = batch.inputs.past.into_data().try_to_vec::<f32>().unwrap();
-        assert_eq!(past.len(), 2 * (PAST + DEMAND));
-        assert_eq!(past[PAST..PAST + DEMAND], d[..DEMAND]);
-        assert_eq!(past[2 * PAST + DEMAND..], d[DEMAND..2 * DEMAND]);
+        let width = PAST + DEMAND;
+        assert_eq!(past.len(), 2 * 2 * width);
+        let demand_of = |window: usize, month: usize| {
+            let at = (window * 2 + month) * width + PAST;
+            past[at..at + DEMAND].to_vec()
+        };
+        let cell =
+            |product: usize, month: usize| d[(product * 3 + month) * DEMAND..][..DEMAND].to_vec();
+        assert_eq!(demand_of(0, 0), cell(0, 0));
+        assert_eq!(demand_of(0, 1), cell(0, 1));
+        assert_eq!(demand_of(1, 0), vec![0.0; DEMAND]);
+        assert_eq!(past[2 * width..3 * width], vec![0.0; width][..]);
+        assert_eq!(demand_of(1, 1), cell(1, 0));
     }
 }

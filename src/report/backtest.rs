@@ -93,6 +93,7 @@ pub fn forecasts(
         Column::new("barcode", "Штрихкод"),
         Column::new("artist", "Исполнитель"),
         Column::new("album", "Альбом"),
+        Column::new("shelf", "На полке в начале месяца"),
         Column::new("actual", "Продано"),
         Column::new("forecast", "Прогноз"),
     ];
@@ -109,6 +110,7 @@ pub fn forecasts(
                     .map_or(Value::Missing, Value::Text),
                 label.map_or(Value::Missing, |l| Value::Text(l.artist.clone())),
                 label.map_or(Value::Missing, |l| Value::Text(l.album.clone())),
+                Value::Number(product.shelf, 0),
                 Value::Number(product.actual, 0),
                 Value::Text(method.to_string()),
             ];
