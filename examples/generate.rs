@@ -322,7 +322,7 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error>> {
     let final_snapshot = snapshot(&shelves);
     if o.oracle > 0 {
         std::fs::create_dir_all(&o.out)?;
-        std::fs::write(o.out.with_file_name("oracle.csv"), &oracle)?;
+        std::fs::write(oracle_path(&o.out), &oracle)?;
     }
 
     std::fs::create_dir_all(&o.out)?;
@@ -403,6 +403,16 @@ fn run(o: &Options) -> Result<(), Box<dyn std::error::Error>> {
         o.out.display()
     );
     Ok(())
+}
+
+/// `<out>-oracle.csv` beside the output folder: outside it, so an upload of the folder
+/// never reads it as a sales export, and named after it, so shops generated side by side
+/// keep their own.
+fn oracle_path(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map_or("shop".into(), |n| n.to_string_lossy().into_owned());
+    out.with_file_name(format!("{name}-oracle.csv"))
 }
 
 /// Simulations per product and month behind the oracle's quantiles.
