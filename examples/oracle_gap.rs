@@ -41,6 +41,14 @@ fn numbers(record: &csv::StringRecord, from: usize) -> Result<Vec<f64>, String> 
         .collect()
 }
 
+/// The position of column `name` in `header`.
+fn column(header: &csv::StringRecord, name: &str) -> Result<usize, String> {
+    header
+        .iter()
+        .position(|h| h == name)
+        .ok_or_else(|| format!("no column {name}"))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [forecasts, oracle] = args.as_slice() else {
@@ -58,23 +66,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // (month, product) → scored
     let mut scored: BTreeMap<(String, String), Scored> = BTreeMap::new();
-    for record in csv::Reader::from_path(forecasts)?.records() {
+    let mut reader = csv::Reader::from_path(forecasts)?;
+    let header = reader.headers()?.clone();
+    let [month, product, barcode, actual, method, first_quantile] = [
+        "month",
+        "product_id",
+        "barcode",
+        "actual",
+        "forecast",
+        "forecast_q05",
+    ]
+    .map(|name| column(&header, name));
+    let (month, product, barcode, actual, method) = (month?, product?, barcode?, actual?, method?);
+    let first_quantile = first_quantile?;
+    let shelf = column(&header, "shelf").ok();
+    for record in reader.records() {
         let r = record?;
-        let Some((quantiles, mean)) = floor.get(&(r[0].to_string(), r[2].to_string())) else {
+        let key = (r[month].to_string(), r[barcode].to_string());
+        let Some((quantiles, mean)) = floor.get(&key) else {
             continue;
         };
-        let actual: f64 = r[6].parse()?;
+        let sold: f64 = r[actual].parse()?;
         let entry = scored
-            .entry((r[0].to_string(), r[1].to_string()))
+            .entry((r[month].to_string(), r[product].to_string()))
             .or_insert_with(|| Scored {
-                shelf: r[5].parse().unwrap_or(0.0),
+                shelf: shelf.and_then(|c| r[c].parse().ok()).unwrap_or(f64::NAN),
                 oracle_mean: *mean,
-                oracle: pinball(actual, quantiles),
+                oracle: pinball(sold, quantiles),
                 methods: BTreeMap::new(),
             });
-        entry
-            .methods
-            .insert(r[7].to_string(), pinball(actual, &numbers(&r, 8)?));
+        entry.methods.insert(
+            r[method].to_string(),
+            pinball(sold, &numbers(&r, first_quantile)?),
+        );
     }
     if scored.is_empty() {
         return Err("no record of the forecasts has a barcode and month in the oracle".into());
