@@ -121,7 +121,7 @@ struct Options {
     end: (i32, u32),
     format: String,
     holdout: i32,
-    /// Months (the newest) for which to write `oracle.csv`.
+    /// Months (the newest) for which to write `<out>-oracle.csv`.
     oracle: i32,
 }
 

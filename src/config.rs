@@ -685,6 +685,42 @@ mod tests {
         assert_eq!(new.unwrap(), ModelConfig::default());
     }
 
+    /// Every model setting is either one of the first stored models' or a later switch
+    /// `from_stored` knows: a setting added without a thought for older records fails here.
+    #[test]
+    fn every_later_model_setting_says_how_older_records_read_it() {
+        const FIRST: [&str; 14] = [
+            "lags",
+            "quantiles",
+            "hidden_size",
+            "num_encoder_layers",
+            "num_decoder_layers",
+            "decoder_output_dim",
+            "temporal_width_past",
+            "temporal_width_future",
+            "temporal_hidden_size_past",
+            "temporal_hidden_size_future",
+            "temporal_decoder_hidden",
+            "dropout",
+            "use_layer_norm",
+            "use_reversible_instance_norm",
+        ];
+        let raw = serde_json::to_value(ModelConfig::default()).unwrap();
+        let mut keys: Vec<&str> = raw
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut known: Vec<&str> = FIRST
+            .into_iter()
+            .chain(ModelConfig::LATER_SWITCHES)
+            .collect();
+        keys.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(keys, known);
+    }
+
     #[test]
     fn file_overrides_defaults_and_env_overrides_file() {
         let file: toml::Table = "[data]\nmin_year = 1940\nconfidence_saturation_copies = 3\n"

@@ -243,6 +243,16 @@ fn too_few_months_are_refused_and_nothing_is_stored() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&locked).unwrap(), "keep me");
+    let link = ws.path("link.csv");
+    std::os::unix::fs::symlink(&locked, &link).unwrap();
+    let out = ws
+        .plastinka()
+        .args(["backtest", "--months", "1", "--forecasts"])
+        .arg(&link)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
     assert_eq!(ws.sql("SELECT count(*) FROM backtests"), 0);
     let report = ws
         .plastinka()

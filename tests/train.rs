@@ -133,6 +133,40 @@ fn forecasts_are_whole_copies_when_the_held_out_month_says_so() {
     }
 }
 
+/// With the demand covariates on, a model trains, is stored, and `forecast` reproduces
+/// its forecast from the stored weights (which read 13 past covariates per month).
+#[test]
+fn a_model_with_the_demand_covariates_forecasts_again_from_its_weights() {
+    let ws = uploaded();
+    let out = ws
+        .plastinka()
+        .env("PLASTINKA_MODEL_DEMAND_COVARIATES", "true")
+        .args(["--json", "train"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = json(&out)["model_id"].as_str().unwrap().to_string();
+    let stored = forecasts(&ws, &id);
+    assert!(!stored.is_empty());
+    let settings: String = rusqlite::Connection::open(ws.db())
+        .unwrap()
+        .query_row("SELECT config_json FROM models WHERE id = ?1", [&id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(
+        settings.contains("\"demand_covariates\":true"),
+        "{settings}"
+    );
+    let out = ws
+        .plastinka()
+        .args(["--json", "forecast"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(forecasts(&ws, &id), stored);
+}
+
 #[test]
 fn the_same_seed_gives_the_same_forecast_and_models_can_be_switched() {
     let ws = uploaded();

@@ -10,10 +10,20 @@ use std::io::Write;
 use std::path::Path;
 
 pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
-    let (history, version) = context.existing_store()?.load_history_versioned()?;
-    if let Some(path) = &args.forecasts {
-        refuse_unwritable(path)?;
-    }
+    let (history, version, labels) = {
+        let store = context.existing_store()?;
+        let (history, version) = store.load_history_versioned()?;
+        // Read with the history (the data version check below covers both), so nothing
+        // is left to fail between the commit and the export.
+        let labels = match &args.forecasts {
+            Some(path) => {
+                refuse_unwritable(path)?;
+                store.product_labels()?
+            }
+            None => Default::default(),
+        };
+        (history, version, labels)
+    };
     if let Some(note) = context.settings_note() {
         let _ = writeln!(std::io::stderr(), "{note}");
     }
@@ -58,15 +68,22 @@ pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
         training: training.clone(),
         result,
     };
+    // The export is written whole beside its place before the backtest is stored, and
+    // put in place after: a failure stores neither.
+    let export = match &args.forecasts {
+        Some(path) => {
+            let report = crate::report::backtest::forecasts(&record, &outcomes, &labels);
+            let bytes = crate::report::render::csv(&report, crate::report::Language::En)?;
+            Some(Partial::write(path, &bytes)?)
+        }
+        None => None,
+    };
     let session = context.write_existing("backtest")?;
     session.ensure_data_version(&version)?;
     session.save_backtest(&record)?;
     session.commit()?;
-    if let Some(path) = &args.forecasts {
-        let labels = context.existing_store()?.product_labels()?;
-        let export = crate::report::backtest::forecasts(&record, &outcomes, &labels);
-        let bytes = crate::report::render::csv(&export, crate::report::Language::En)?;
-        write_whole(path, &bytes)?;
+    if let Some(partial) = export {
+        partial.put_in_place()?;
     }
     let report = crate::report::backtest::build(&record);
     if context.json {
@@ -107,14 +124,24 @@ fn refuse_unwritable(path: &Path) -> Result<()> {
     if !folder.is_dir() {
         return refuse(format!("the folder {} does not exist", folder.display()));
     }
-    if path.is_dir() {
+    if path.is_dir() || path.file_name().is_none() {
         return refuse("is a folder, not a file".into());
+    }
+    if path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return refuse("is a symbolic link; name the file itself".into());
     }
     if path.metadata().is_ok_and(|m| m.permissions().readonly()) {
         return refuse("the file is read-only".into());
     }
     let probe = folder.join(format!(".plastinka-probe-{}", std::process::id()));
-    match std::fs::File::create(&probe) {
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    match created {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
             Ok(())
@@ -123,15 +150,48 @@ fn refuse_unwritable(path: &Path) -> Result<()> {
     }
 }
 
-/// Writes `bytes` to `path` whole or not at all: a partial file, then a rename.
-fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = std::path::PathBuf::from(partial);
-    std::fs::write(&partial, bytes)
-        .and_then(|()| std::fs::rename(&partial, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&partial);
-            anyhow::anyhow!("cannot write {} ({e})", path.display())
-        })
+/// An export written in full under a hidden name in its folder, not yet in place.
+/// Dropped without [`Partial::put_in_place`], it is removed.
+struct Partial {
+    hidden: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+impl Partial {
+    fn write(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| anyhow::anyhow!("--forecasts {}: not a file name", path.display()))?;
+        let hidden = path.with_file_name(format!(
+            ".{}.{}.partial",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let partial = Self {
+            hidden,
+            path: path.to_path_buf(),
+        };
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial.hidden)
+            .and_then(|mut file| {
+                file.write_all(bytes)?;
+                file.sync_all()
+            });
+        written.map_err(|e| anyhow::anyhow!("cannot write {} ({e})", path.display()))?;
+        Ok(partial)
+    }
+
+    fn put_in_place(self) -> Result<()> {
+        std::fs::rename(&self.hidden, &self.path)
+            .map_err(|e| anyhow::anyhow!("cannot write {} ({e})", self.path.display()))
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        // After a rename there is nothing left to remove.
+        let _ = std::fs::remove_file(&self.hidden);
+    }
 }
