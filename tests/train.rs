@@ -30,6 +30,26 @@ fn train(ws: &Workspace, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `train --json` with one setting from the environment.
+fn train_with(ws: &Workspace, variable: &str, value: &str) -> std::process::Output {
+    ws.plastinka()
+        .env(variable, value)
+        .args(["--json", "train"])
+        .output()
+        .unwrap()
+}
+
+/// `forecast` from the active model's stored weights stores exactly `expected` again.
+fn forecasting_again_gives(ws: &Workspace, model: &str, expected: &[(i64, f64, f64)]) {
+    let out = ws
+        .plastinka()
+        .args(["--json", "forecast"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(forecasts(ws, model), expected);
+}
+
 fn forecasts(ws: &Workspace, model: &str) -> Vec<(i64, f64, f64)> {
     let conn = rusqlite::Connection::open(ws.db()).unwrap();
     let mut stmt = conn
@@ -106,20 +126,9 @@ fn forecasts_are_whole_copies_when_the_held_out_month_says_so() {
     let id = summary["model_id"].as_str().unwrap().to_string();
     let whole = forecasts(&ws, &id);
     assert!(whole.iter().all(|r| r.2.fract() == 0.0), "{whole:?}");
-    let out = ws
-        .plastinka()
-        .args(["--json", "forecast"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(forecasts(&ws, &id), whole);
+    forecasting_again_gives(&ws, &id, &whole);
 
-    let out = ws
-        .plastinka()
-        .env("PLASTINKA_MODEL_WHOLE_COPIES", "false")
-        .args(["--json", "train"])
-        .output()
-        .unwrap();
+    let out = train_with(&ws, "PLASTINKA_MODEL_WHOLE_COPIES", "false");
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = json(&out);
     assert!(summary["metrics"]["whole_copies"].is_null());
@@ -138,12 +147,7 @@ fn forecasts_are_whole_copies_when_the_held_out_month_says_so() {
 #[test]
 fn a_model_with_the_demand_covariates_forecasts_again_from_its_weights() {
     let ws = uploaded();
-    let out = ws
-        .plastinka()
-        .env("PLASTINKA_MODEL_DEMAND_COVARIATES", "true")
-        .args(["--json", "train"])
-        .output()
-        .unwrap();
+    let out = train_with(&ws, "PLASTINKA_MODEL_DEMAND_COVARIATES", "true");
     assert!(out.status.success(), "{}", stderr(&out));
     let id = json(&out)["model_id"].as_str().unwrap().to_string();
     let stored = forecasts(&ws, &id);
@@ -158,13 +162,7 @@ fn a_model_with_the_demand_covariates_forecasts_again_from_its_weights() {
         settings.contains("\"demand_covariates\":true"),
         "{settings}"
     );
-    let out = ws
-        .plastinka()
-        .args(["--json", "forecast"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(forecasts(&ws, &id), stored);
+    forecasting_again_gives(&ws, &id, &stored);
 }
 
 #[test]
