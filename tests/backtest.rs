@@ -198,6 +198,19 @@ fn every_forecast_gives_the_scores(csv: &str, backtest: &serde_json::Value) {
     }
 }
 
+/// `backtest --forecasts PATH` exits 2 with `why` in its message, before any training.
+fn export_refused(ws: &Workspace, path: &std::path::Path, why: &str) {
+    let out = ws
+        .plastinka()
+        .args(["backtest", "--months", "1", "--forecasts"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(why), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("epoch"), "{}", stderr(&out));
+}
+
 #[test]
 fn too_few_months_are_refused_and_nothing_is_stored() {
     let ws = Workspace::with_sample(SMALL_MODEL, true);
@@ -234,25 +247,11 @@ fn too_few_months_are_refused_and_nothing_is_stored() {
     let mut permissions = std::fs::metadata(&locked).unwrap().permissions();
     permissions.set_readonly(true);
     std::fs::set_permissions(&locked, permissions).unwrap();
-    let out = ws
-        .plastinka()
-        .args(["backtest", "--months", "1", "--forecasts"])
-        .arg(&locked)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    export_refused(&ws, &locked, "read-only");
     assert_eq!(std::fs::read_to_string(&locked).unwrap(), "keep me");
     let link = ws.path("link.csv");
     std::os::unix::fs::symlink(&locked, &link).unwrap();
-    let out = ws
-        .plastinka()
-        .args(["backtest", "--months", "1", "--forecasts"])
-        .arg(&link)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
+    export_refused(&ws, &link, "symbolic link");
     assert_eq!(ws.sql("SELECT count(*) FROM backtests"), 0);
     let report = ws
         .plastinka()

@@ -3,11 +3,9 @@
 
 use super::Context;
 use crate::cli::BacktestArgs;
-use crate::error::InputError;
 use crate::forecast::backtest::{self, BacktestRecord, Progress};
 use anyhow::Result;
 use std::io::Write;
-use std::path::Path;
 
 pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
     let (history, version, labels) = {
@@ -17,7 +15,7 @@ pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
         // is left to fail between the commit and the export.
         let labels = match &args.forecasts {
             Some(path) => {
-                refuse_unwritable(path)?;
+                crate::report::render::refuse_unwritable(path, "--forecasts")?;
                 store.product_labels()?
             }
             None => Default::default(),
@@ -74,7 +72,7 @@ pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
         Some(path) => {
             let report = crate::report::backtest::forecasts(&record, &outcomes, &labels);
             let bytes = crate::report::render::csv(&report, crate::report::Language::En)?;
-            Some(Partial::write(path, &bytes)?)
+            Some(crate::report::render::Partial::write(path, &bytes)?)
         }
         None => None,
     };
@@ -108,90 +106,4 @@ pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// A path the export cannot be written to is refused before hours of training: its
-/// folder must exist and take a new file, and the path must not be a folder or a
-/// read-only file.
-fn refuse_unwritable(path: &Path) -> Result<()> {
-    let refuse = |why: String| -> Result<()> {
-        Err(InputError::new(format!("--forecasts {}: {why}", path.display())).into())
-    };
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !folder.is_dir() {
-        return refuse(format!("the folder {} does not exist", folder.display()));
-    }
-    if path.is_dir() || path.file_name().is_none() {
-        return refuse("is a folder, not a file".into());
-    }
-    if path
-        .symlink_metadata()
-        .is_ok_and(|m| m.file_type().is_symlink())
-    {
-        return refuse("is a symbolic link; name the file itself".into());
-    }
-    if path.metadata().is_ok_and(|m| m.permissions().readonly()) {
-        return refuse("the file is read-only".into());
-    }
-    let probe = folder.join(format!(".plastinka-probe-{}", std::process::id()));
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe);
-    match created {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(())
-        }
-        Err(e) => refuse(format!("cannot write in {} ({e})", folder.display())),
-    }
-}
-
-/// An export written in full under a hidden name in its folder, not yet in place.
-/// Dropped without [`Partial::put_in_place`], it is removed.
-struct Partial {
-    hidden: std::path::PathBuf,
-    path: std::path::PathBuf,
-}
-
-impl Partial {
-    fn write(path: &Path, bytes: &[u8]) -> Result<Self> {
-        let name = path
-            .file_name()
-            .ok_or_else(|| anyhow::anyhow!("--forecasts {}: not a file name", path.display()))?;
-        let hidden = path.with_file_name(format!(
-            ".{}.{}.partial",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let partial = Self {
-            hidden,
-            path: path.to_path_buf(),
-        };
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&partial.hidden)
-            .and_then(|mut file| {
-                file.write_all(bytes)?;
-                file.sync_all()
-            });
-        written.map_err(|e| anyhow::anyhow!("cannot write {} ({e})", path.display()))?;
-        Ok(partial)
-    }
-
-    fn put_in_place(self) -> Result<()> {
-        std::fs::rename(&self.hidden, &self.path)
-            .map_err(|e| anyhow::anyhow!("cannot write {} ({e})", self.path.display()))
-    }
-}
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        // After a rename there is nothing left to remove.
-        let _ = std::fs::remove_file(&self.hidden);
-    }
 }

@@ -6,6 +6,8 @@ use super::{Column, Language, Report, Value};
 use anyhow::{Context, Result};
 use comfy_table::{ContentArrangement, Table};
 use rust_xlsxwriter::{Format, Workbook, Worksheet};
+use std::io::Write;
+use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -168,5 +170,91 @@ pub fn write_out(bytes: &[u8], path: Option<&std::path::Path>) -> Result<()> {
             std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
         }
         None => Ok(crate::output::bytes(bytes)?),
+    }
+}
+
+/// A path a report cannot be written to, refused before hours of work: its
+/// folder must exist and take a new file, and the path must not be a folder or a
+/// read-only file.
+pub fn refuse_unwritable(path: &Path, flag: &str) -> Result<()> {
+    let refuse = |why: String| -> Result<()> {
+        Err(crate::error::InputError::new(format!("{flag} {}: {why}", path.display())).into())
+    };
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return refuse(format!("the folder {} does not exist", folder.display()));
+    }
+    if path.is_dir() || path.file_name().is_none() {
+        return refuse("is a folder, not a file".into());
+    }
+    if path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return refuse("is a symbolic link; name the file itself".into());
+    }
+    if path.metadata().is_ok_and(|m| m.permissions().readonly()) {
+        return refuse("the file is read-only".into());
+    }
+    let probe = folder.join(format!(".plastinka-probe-{}", std::process::id()));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    match created {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => refuse(format!("cannot write in {} ({e})", folder.display())),
+    }
+}
+
+/// A report file written in full under a hidden name in its folder, not yet in place.
+/// Dropped without [`Partial::put_in_place`], it is removed.
+pub struct Partial {
+    hidden: std::path::PathBuf,
+    path: std::path::PathBuf,
+}
+
+impl Partial {
+    pub fn write(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| anyhow::anyhow!("{}: not a file name", path.display()))?;
+        let hidden = path.with_file_name(format!(
+            ".{}.{}.partial",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let partial = Self {
+            hidden,
+            path: path.to_path_buf(),
+        };
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial.hidden)
+            .and_then(|mut file| {
+                file.write_all(bytes)?;
+                file.sync_all()
+            });
+        written.map_err(|e| anyhow::anyhow!("cannot write {} ({e})", path.display()))?;
+        Ok(partial)
+    }
+
+    pub fn put_in_place(self) -> Result<()> {
+        std::fs::rename(&self.hidden, &self.path)
+            .map_err(|e| anyhow::anyhow!("cannot write {} ({e})", self.path.display()))
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        // After a rename there is nothing left to remove.
+        let _ = std::fs::remove_file(&self.hidden);
     }
 }
