@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Generates the data with the `generate` example (a child process), uploads it through
-//! the library, then trains with the default settings (`--max-epochs N` caps phase 1 for a
+//! the library, then trains with the settings `train` reads, less tuned ones: the defaults,
+//! then ./plastinka.toml and `PLASTINKA_*` variables (`--max-epochs N` caps phase 1 for a
 //! quick look; `--threads` sets the worker threads, 0 = every core). Prints the machine
 //! (threads, CPU features), the model's widths, windows per second in each phase, total
 //! time and peak memory (VmHWM of this process, which also holds the upload; the upload
@@ -44,7 +45,8 @@ impl Run {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let products = common::arg("--products", "5000");
     let months = common::arg("--months", "36");
-    let mut config = Config::default();
+    // `PLASTINKA_<SECTION>_<KEY>` variables and ./plastinka.toml apply, as for `train`.
+    let mut config = Config::load(None)?;
     config.training.max_epochs =
         common::arg("--max-epochs", &config.training.max_epochs.to_string()).parse()?;
     let scaling: Vec<usize> = common::arg("--scaling", &common::arg("--threads", "0"))

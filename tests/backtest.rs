@@ -122,9 +122,12 @@ fn a_one_month_backtest_scores_what_train_forecast() {
         // The model's figure only roughly: same seed, but the newer upload changed some
         // prices the model reads (see above), and on this 300-record sample so small a
         // change of inputs moves the small model's pinball as much as a change of seed
-        // does (seeds 42, 43, 44: 0.203, 0.187, 0.196).
+        // does. With the default batch and demand covariates, accuracy against backtest
+        // for seeds 42, 43, 44, 45: 0.219 / 0.190, 0.180 / 0.181, 0.180 / 0.183,
+        // 0.181 / 0.184 — seed 42's `train` lands on the high side. The baselines, which
+        // read no prices, must agree exactly.
         let tolerance = if b["forecast"] == "model" {
-            0.1 * x
+            0.2 * x
         } else {
             1e-9
         };

@@ -256,7 +256,7 @@ fn tune_stores_every_trial_resumes_after_a_kill_and_its_settings_are_what_train_
     let out = ws.plastinka().args(["--json", "train"]).output().unwrap();
     assert!(ok(&out)["tuned_settings"].is_null());
     assert!(!stderr(&out).contains("settings: tuned"));
-    assert_eq!(active("model.lags"), 9.0);
+    assert_eq!(active("model.lags"), 10.0);
     assert_eq!(active("training.learning_rate"), 0.001);
 }
 

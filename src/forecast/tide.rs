@@ -297,7 +297,7 @@ mod tests {
     /// static columns.
     #[test]
     fn default_layer_shapes_match_darts() {
-        let config = ModelConfig::default();
+        let config = ModelConfig::original();
         let widths = Widths {
             lags: 9,
             past: 11,

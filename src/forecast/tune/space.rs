@@ -271,7 +271,7 @@ mod tests {
         assert!(!values.contains_key("training.batch_size"));
         assert!(values.contains_key("model.hidden_size"));
         let current = space.current(&Config::default());
-        assert_eq!(current["model.hidden_size"], SettingValue::Int(128));
+        assert_eq!(current["model.hidden_size"], SettingValue::Int(64));
         assert_eq!(current.len(), PARAMS.len() - 2);
     }
 
@@ -298,13 +298,13 @@ mod tests {
             let moved: Vec<&String> = values.keys().filter(|k| values[*k] != start[*k]).collect();
             assert!(!moved.is_empty() && moved.len() <= 12, "{moved:?}");
             if let SettingValue::Int(lags) = values["model.lags"] {
-                assert!([8, 9, 10].contains(&lags), "{lags}");
+                assert!([9, 10, 11].contains(&lags), "{lags}");
             }
             if let SettingValue::Float(rate) = values["training.learning_rate"] {
                 assert!((0.0005..=0.002).contains(&rate), "{rate}");
             }
             if let SettingValue::Int(hidden) = values["model.hidden_size"] {
-                assert!([64, 128, 256].contains(&hidden), "{hidden}");
+                assert!([32, 64, 128].contains(&hidden), "{hidden}");
             }
         }
         // On average about a third of the settings move.
