@@ -45,7 +45,8 @@ impl Run {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let products = common::arg("--products", "5000");
     let months = common::arg("--months", "36");
-    // `PLASTINKA_<SECTION>_<KEY>` variables and ./plastinka.toml apply, as for `train`.
+    // ./plastinka.toml and `PLASTINKA_<SECTION>_<KEY>` variables apply, as for `train`
+    // (not `--config` / `PLASTINKA_CONFIG`, nor tuned settings: there is no database yet).
     let mut config = Config::load(None)?;
     config.training.max_epochs =
         common::arg("--max-epochs", &config.training.max_epochs.to_string()).parse()?;

@@ -120,7 +120,7 @@ impl Default for HealthConfig {
     }
 }
 
-/// TiDE architecture (original-ml.md §3.2–3.3; the original's defaults).
+/// TiDE architecture (original-ml.md §3.2–3.3) and the model's switches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
@@ -183,8 +183,9 @@ impl ModelConfig {
 }
 
 impl ModelConfig {
-    /// The original system's architecture (original-ml.md §3.2), the defaults before
-    /// tuning replaced them: the widths darts' TiDE was verified against.
+    /// The original system's model (original-ml.md §3.2), the defaults before tuning
+    /// replaced them: the widths darts' TiDE was verified against, and none of the
+    /// switches added since (no shelf or demand covariates, no whole copies, no blend).
     pub fn original() -> Self {
         Self {
             lags: 9,
@@ -193,6 +194,10 @@ impl ModelConfig {
             num_decoder_layers: 4,
             temporal_decoder_hidden: 32,
             dropout: 0.498,
+            shelf_covariate: false,
+            blend_baseline: false,
+            whole_copies: false,
+            demand_covariates: false,
             ..Self::default()
         }
     }

@@ -95,7 +95,7 @@ ARCH = SETTINGS[ARGS.settings]
 LAGS = ARCH["lags"]
 PAST = ARCH["past"]
 FUTURE = ARCH["future"]
-# lookback + lags·1 projected past + (lags + 1)·4 raw future + statics: 113 for the
+# lookback + lags·1 projected past + (lags + 1)·FUTURE raw future + statics: 113 for the
 # original's lags 9, 4 future and 55 statics; 130 with the defaults.
 EXPECTED_ENCODER_INPUT = LAGS + LAGS * 1 + (LAGS + 1) * FUTURE + STATICS
 # Before numpy and torch load, so that OpenMP / MKL / OpenBLAS start with this many threads.

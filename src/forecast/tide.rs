@@ -293,10 +293,10 @@ fn flatten(x: Tensor<3>) -> Tensor<2> {
 mod tests {
     use super::*;
 
-    /// The widths original-ml.md §3.2 verified for darts with the defaults, lags 9 and 55
-    /// static columns.
+    /// The widths original-ml.md §3.2 verified for darts with the original's settings
+    /// (11 past and 4 calendar covariates, lags 9) and 55 static columns.
     #[test]
-    fn default_layer_shapes_match_darts() {
+    fn original_layer_shapes_match_darts() {
         let config = ModelConfig::original();
         let widths = Widths {
             lags: 9,

@@ -92,7 +92,7 @@ impl Space {
     /// Trial `trial`'s settings, drawn from its own seeded stream: the same seed, number
     /// and start give the same settings whatever ran before. Odd trials explore the whole
     /// space; even ones are neighbours of `start` (the settings the study starts from —
-    /// the defaults are the original's tuned values, a strong point to search around).
+    /// the defaults are an earlier study's best, a strong point to search around).
     pub fn sample(&self, seed: u64, trial: usize, start: &SettingValues) -> SettingValues {
         let mut rng =
             StdRng::seed_from_u64(seed ^ (trial as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
