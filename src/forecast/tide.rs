@@ -294,16 +294,18 @@ mod tests {
     use super::*;
 
     /// The widths original-ml.md §3.2 verified for darts with the original's settings
-    /// (11 past and 4 calendar covariates, lags 9) and 55 static columns.
+    /// (lags 9; 11 past and 4 calendar covariates, as its switches give) and 55 static
+    /// columns.
     #[test]
     fn original_layer_shapes_match_darts() {
         let config = ModelConfig::original();
+        let optional = crate::forecast::covariates::Optional::of(&config);
         let widths = Widths {
-            lags: 9,
-            past: 11,
-            future: 4,
+            lags: config.lags,
+            past: optional.past_width(),
+            future: optional.future_width(),
             statics: 55,
-            quantiles: 5,
+            quantiles: config.quantiles.len(),
         };
         let model = Tide::new(&config, widths, &Device::flex());
         let shapes: std::collections::HashMap<String, (usize, usize, usize)> =
