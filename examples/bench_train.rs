@@ -15,6 +15,9 @@
 //! alone is measured by `bench_upload`), then the peak memory of forecasting every
 //! product again from the stored model. `--scaling 1,2,4` trains once per thread count
 //! on the same data and prints speed-up and efficiency (speed-up / threads).
+//! `--concurrent 2` trains once alone on one thread, then twice at once in this process
+//! (one thread each) and prints the combined windows/s against the lone run's: how much
+//! two independent trainings in one process slow each other.
 
 use plastinka::config::{Config, ModelConfig, TrainingConfig};
 use plastinka::forecast::history::History;
@@ -62,6 +65,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let history = common::open(&db)?.load_history()?;
 
     println!("machine: {}", machine());
+    let concurrent: usize = common::arg("--concurrent", "0").parse()?;
+    if concurrent > 1 {
+        config.training.threads = 1;
+        return contention(&history, &config, concurrent);
+    }
     let mut runs = Vec::new();
     for &threads in &scaling {
         config.training.threads = threads;
@@ -91,6 +99,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             common::peak_memory()
         );
     }
+    Ok(())
+}
+
+/// One single-thread training alone, then `n` at once in this process, each on its own
+/// thread: independent work, so any slowdown beyond what separate processes show is
+/// contention inside the process (burn's autodiff lock, the allocator).
+fn contention(
+    history: &History,
+    config: &Config,
+    n: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let solo = train_once(history, &config.model, &config.training)?.windows_per_second(0);
+    let rates: Vec<f64> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..n)
+            .map(|_| {
+                scope.spawn(|| {
+                    train_once(history, &config.model, &config.training)
+                        .map(|run| run.windows_per_second(0))
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|run| match run.join() {
+                Ok(result) => result,
+                Err(_) => Err("a training thread panicked".to_string()),
+            })
+            .collect::<Result<_, _>>()
+    })?;
+    let total: f64 = rates.iter().sum();
+    println!(
+        "in-process contention (phase-1 windows/s, one thread per training): alone {solo:.0}; \
+         {n} at once {} — together {total:.0}, {:.2}× alone",
+        rates
+            .iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        total / solo
+    );
     Ok(())
 }
 
