@@ -99,6 +99,109 @@ impl Adam {
     }
 }
 
+/// The same update for parameters kept in one flat buffer (the CPU training step's,
+/// `native`): `segments` are the parameter tensors, in order, each clipped on its own.
+/// The work is cut into pieces of at most [`PIECE`] weights, so two workers share it
+/// evenly even when two tensors hold two thirds of the weights.
+pub struct FlatAdam {
+    weight_decay: f32,
+    clip_norm: f32,
+    time: i32,
+    first: Vec<f32>,
+    second: Vec<f32>,
+}
+
+/// Weights per piece of work: big enough that handing a piece to a worker costs little.
+const PIECE: usize = 8192;
+
+impl FlatAdam {
+    pub fn new(weight_decay: f64, clip_norm: f64) -> Self {
+        Self {
+            weight_decay: weight_decay as f32,
+            clip_norm: clip_norm as f32,
+            time: 0,
+            first: Vec::new(),
+            second: Vec::new(),
+        }
+    }
+
+    /// `params` moved one step at learning rate `lr` against the sum of `parts`, the
+    /// gradients of a batch's shards, added in order (into the first). `segments` must
+    /// tile the buffers, in order. The pieces are fixed by the segments alone, so the
+    /// result does not depend on how many workers share them.
+    pub fn step(
+        &mut self,
+        lr: f64,
+        params: &mut [f32],
+        parts: &mut [Vec<f32>],
+        segments: &[std::ops::Range<usize>],
+    ) {
+        let Some((sum, others)) = parts.split_first_mut() else {
+            return;
+        };
+        self.time += 1;
+        self.first.resize(params.len(), 0.0);
+        self.second.resize(params.len(), 0.0);
+        let pieces: Vec<(usize, std::ops::Range<usize>)> = segments
+            .iter()
+            .enumerate()
+            .flat_map(|(k, s)| {
+                (s.start..s.end)
+                    .step_by(PIECE)
+                    .map(move |at| (k, at..(at + PIECE).min(s.end)))
+            })
+            .collect();
+        // The summed gradient and each piece's share of its tensor's squared norm.
+        let others = &*others;
+        let squares: Vec<f32> = split(sum, &pieces)
+            .into_par_iter()
+            .zip(&pieces)
+            .map(|(grad, (_, range))| {
+                for other in others {
+                    grad.iter_mut()
+                        .zip(&other[range.clone()])
+                        .for_each(|(g, o)| *g += o);
+                }
+                sum_of_squares(grad)
+            })
+            .collect();
+        let mut norms = vec![0.0f32; segments.len()];
+        for ((k, _), square) in pieces.iter().zip(&squares) {
+            norms[*k] += square;
+        }
+        let factors = Factors::at(self.time, lr as f32, self.weight_decay, self.clip_norm);
+        let grads = split(sum, &pieces);
+        let values = split(params, &pieces);
+        let firsts = split(&mut self.first, &pieces);
+        let seconds = split(&mut self.second, &pieces);
+        values
+            .into_par_iter()
+            .zip(grads)
+            .zip(firsts)
+            .zip(seconds)
+            .zip(&pieces)
+            .for_each(|((((values, grad), first), second), (k, _))| {
+                let clip = factors.clip(norms[*k].sqrt());
+                factors.apply(values, grad, first, second, clip);
+            });
+    }
+}
+
+/// `buffer` cut at the pieces' ranges (which tile it, in order).
+fn split<'a>(
+    mut buffer: &'a mut [f32],
+    pieces: &[(usize, std::ops::Range<usize>)],
+) -> Vec<&'a mut [f32]> {
+    pieces
+        .iter()
+        .map(|(_, range)| {
+            let (head, tail) = std::mem::take(&mut buffer).split_at_mut(range.len());
+            buffer = tail;
+            head
+        })
+        .collect()
+}
+
 /// The numbers a step shares across parameters.
 struct Factors {
     lr: f32,
@@ -127,10 +230,29 @@ impl Factors {
             moments.first = vec![0.0; values.len()];
             moments.second = vec![0.0; values.len()];
         }
-        let norm = sum_of_squares(grad).sqrt();
-        let clip = (self.clip_norm / (norm + f32::MIN_POSITIVE)).min(1.0);
-        let n = values.len().min(grad.len());
-        let (first, second) = (&mut moments.first[..n], &mut moments.second[..n]);
+        let clip = self.clip(sum_of_squares(grad).sqrt());
+        self.apply(values, grad, &mut moments.first, &mut moments.second, clip);
+    }
+
+    /// The factor that scales a gradient of L2 norm `norm` down to `clip_norm`.
+    fn clip(&self, norm: f32) -> f32 {
+        (self.clip_norm / (norm + f32::MIN_POSITIVE)).min(1.0)
+    }
+
+    fn apply(
+        &self,
+        values: &mut [f32],
+        grad: &[f32],
+        first: &mut [f32],
+        second: &mut [f32],
+        clip: f32,
+    ) {
+        let n = values
+            .len()
+            .min(grad.len())
+            .min(first.len())
+            .min(second.len());
+        let (first, second) = (&mut first[..n], &mut second[..n]);
         let (values, grad) = (&mut values[..n], &grad[..n]);
         // Indexing equal-length slices lets the compiler drop bounds checks and vectorise.
         for i in 0..n {

@@ -63,6 +63,20 @@ pub struct Batch {
     pub weight: Tensor<2>,
 }
 
+/// A batch as row-major values: `lookback` (B, L), `past` (B, L, P), `future`
+/// (B, L+1, F), `statics` (B, S), `target` and `weight` (B).
+pub struct BatchValues {
+    pub lookback: Vec<f32>,
+    pub past: Vec<f32>,
+    pub future: Vec<f32>,
+    pub statics: Vec<f32>,
+    pub target: Vec<f32>,
+    pub weight: Vec<f32>,
+    pub past_width: usize,
+    pub future_width: usize,
+    pub static_width: usize,
+}
+
 /// Builds every covariate. `scaler` is fitted by the caller on the training months.
 pub fn build(history: &History, scaler: LogMinMax, span: usize, optional: Optional) -> Features {
     Features::build_with_columns(history, scaler, span, &static_columns(history), optional)
@@ -227,6 +241,24 @@ impl Features {
     /// Assembles tensors for `samples`. Input months before the history are zero sales.
     pub fn batch(&self, samples: &[Sample], lags: usize, device: &Device) -> Batch {
         let b = samples.len();
+        let v = self.batch_values(samples, lags);
+        let tensor = |data: Vec<f32>| Tensor::<1>::from_floats(data.as_slice(), device);
+        Batch {
+            inputs: super::tide::Batch {
+                lookback: tensor(v.lookback).reshape([b, lags]),
+                past: tensor(v.past).reshape([b, lags, v.past_width]),
+                future: tensor(v.future).reshape([b, lags + 1, v.future_width]),
+                statics: tensor(v.statics).reshape([b, v.static_width]),
+            },
+            target: tensor(v.target).reshape([b, 1]),
+            weight: tensor(v.weight).reshape([b, 1]),
+        }
+    }
+
+    /// The values of [`Features::batch`]'s tensors, row-major, for the CPU training step
+    /// that works on plain buffers (`native`).
+    pub fn batch_values(&self, samples: &[Sample], lags: usize) -> BatchValues {
+        let b = samples.len();
         let s = self.static_width();
         let zero = self.scaler.transform(0.0) as f32;
         let mut lookback = Vec::with_capacity(b * lags);
@@ -273,16 +305,16 @@ impl Features {
             });
             weight.push(sample.weight);
         }
-        let tensor = |data: Vec<f32>| Tensor::<1>::from_floats(data.as_slice(), device);
-        Batch {
-            inputs: super::tide::Batch {
-                lookback: tensor(lookback).reshape([b, lags]),
-                past: tensor(past).reshape([b, lags, past_width]),
-                future: tensor(future).reshape([b, lags + 1, width]),
-                statics: tensor(statics).reshape([b, s]),
-            },
-            target: tensor(target).reshape([b, 1]),
-            weight: tensor(weight).reshape([b, 1]),
+        BatchValues {
+            lookback,
+            past,
+            future,
+            statics,
+            target,
+            weight,
+            past_width,
+            future_width: width,
+            static_width: s,
         }
     }
 }

@@ -44,15 +44,22 @@ impl Dropout {
 
     /// Applies the next block's mask to `x` (rows × width, rows a multiple of `samples`).
     pub fn apply(&mut self, x: Tensor<2>) -> Tensor<2> {
+        let [rows, width] = x.dims();
+        match self.next_mask(rows, width) {
+            Some(mask) => {
+                let device = x.device();
+                x * Tensor::<2>::from_data(TensorData::new(mask, [rows, width]), &device)
+            }
+            None => x,
+        }
+    }
+
+    /// The next block's mask for `rows × width` values (row-major), or none when
+    /// nothing is dropped; either way the next call is the following block's.
+    pub fn next_mask(&mut self, rows: usize, width: usize) -> Option<Vec<f32>> {
         let block = self.block;
         self.block += 1;
-        if self.keep >= 65536 {
-            return x;
-        }
-        let [rows, width] = x.dims();
-        let mask = self.mask(block, rows, width);
-        let device = x.device();
-        x * Tensor::<2>::from_data(TensorData::new(mask, [rows, width]), &device)
+        (self.keep < 65536).then(|| self.mask(block, rows, width))
     }
 
     fn mask(&self, block: u64, rows: usize, width: usize) -> Vec<f32> {

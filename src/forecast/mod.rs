@@ -14,6 +14,7 @@ pub mod intermittent;
 pub mod job;
 pub mod loss;
 pub mod metrics;
+pub mod native;
 pub mod predict;
 pub mod scaler;
 pub mod stored;

@@ -1,0 +1,291 @@
+//! The hand-written step against burn's autodiff on the same weights, batch and masks.
+
+use super::*;
+use crate::forecast::loss::{PinballLoss, quantile_weights};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+
+fn widths() -> Widths {
+    Widths {
+        lags: 4,
+        past: 6,
+        future: 3,
+        statics: 5,
+        quantiles: 5,
+    }
+}
+
+/// A batch of `rows` samples with varied values, the targets near the forecasts' scale.
+fn values(rows: usize) -> BatchValues {
+    let Widths {
+        lags,
+        past,
+        future,
+        statics,
+        ..
+    } = widths();
+    let wave = |n: usize, shift: f32| -> Vec<f32> {
+        (0..n)
+            .map(|i| (i as f32 * 0.61 + shift).sin() * 0.8)
+            .collect()
+    };
+    BatchValues {
+        lookback: wave(rows * lags, 0.1),
+        past: wave(rows * lags * past, 0.7),
+        future: wave(rows * (lags + 1) * future, 1.3),
+        statics: wave(rows * statics, 2.9),
+        target: wave(rows, 0.4),
+        weight: (0..rows).map(|i| 0.5 + (i % 3) as f32 * 0.25).collect(),
+        past_width: past,
+        future_width: future,
+        static_width: statics,
+    }
+}
+
+fn tensors(
+    v: &BatchValues,
+    device: &Device,
+) -> (crate::forecast::tide::Batch, Tensor<2>, Tensor<2>) {
+    let Widths {
+        lags,
+        past,
+        future,
+        statics,
+        ..
+    } = widths();
+    let rows = v.target.len();
+    let t = |data: &[f32]| Tensor::<1>::from_floats(data, device);
+    (
+        crate::forecast::tide::Batch {
+            lookback: t(&v.lookback).reshape([rows, lags]),
+            past: t(&v.past).reshape([rows, lags, past]),
+            future: t(&v.future).reshape([rows, lags + 1, future]),
+            statics: t(&v.statics).reshape([rows, statics]),
+        },
+        t(&v.target).reshape([rows, 1]),
+        t(&v.weight).reshape([rows, 1]),
+    )
+}
+
+/// burn's loss share and gradients (layout order) for the rows `offset..offset + rows`
+/// of a batch of `total`.
+fn burns(
+    model: &Tide,
+    config: &ModelConfig,
+    v: &BatchValues,
+    offset: usize,
+    total: usize,
+) -> (f64, Vec<f32>) {
+    let device = Device::flex().autodiff();
+    let (inputs, target, weight) = tensors(v, &device);
+    let rows = v.target.len();
+    let mut dropout = Dropout::new(config.dropout, 11, 7, offset, rows);
+    let output = model.forward_train(inputs, &mut dropout);
+    let lambda = quantile_weights(&config.quantiles, 0.754, 1.39);
+    let loss =
+        PinballLoss::new(&config.quantiles, &lambda, &device).share(output, target, weight, total);
+    let value = loss.clone().into_data().try_to_vec::<f32>().unwrap()[0] as f64;
+    let mut grads = GradientsParams::from_grads(loss.backward(), model);
+    struct Collect<'a>(&'a mut GradientsParams, Vec<f32>);
+    impl ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let g = self
+                .0
+                .remove::<D>(param.id)
+                .expect("every weight has a gradient");
+            self.1.extend(g.into_data().try_to_vec::<f32>().unwrap());
+        }
+    }
+    let mut collect = Collect(&mut grads, Vec::new());
+    model.visit(&mut collect);
+    (value, collect.1)
+}
+
+fn ours(
+    model: &Tide,
+    config: &ModelConfig,
+    v: BatchValues,
+    offset: usize,
+    total: usize,
+) -> (f64, Vec<f32>) {
+    let layout = Layout::new(config, widths());
+    let params = layout.read(&model.valid()).unwrap();
+    let lambda = quantile_weights(&config.quantiles, 0.754, 1.39);
+    let loss = Loss::new(&config.quantiles, &lambda);
+    let rows = v.target.len();
+    let mut dropout = Dropout::new(config.dropout, 11, 7, offset, rows);
+    let mut grads = vec![f32::NAN; layout.weights()];
+    let value =
+        shard_gradient(&layout, &params, v, &loss, total, &mut dropout, &mut grads).unwrap();
+    (value, grads)
+}
+
+/// Each parameter tensor's gradient agrees with burn's to 1e-4 of its largest entry.
+fn assert_same(config: &ModelConfig, offset: usize, rows: usize, total: usize) {
+    let device = Device::flex().autodiff();
+    device.seed(5);
+    let model = Tide::new(config, widths(), &device);
+    let (want_value, want) = burns(&model, config, &values(rows), offset, total);
+    let (value, got) = ours(&model, config, values(rows), offset, total);
+    assert!(
+        (value - want_value).abs() <= 1e-5 * want_value.abs().max(1e-3),
+        "loss {value} vs burn's {want_value}"
+    );
+    let layout = Layout::new(config, widths());
+    assert_eq!(got.len(), want.len());
+    let mut moved = 0;
+    for segment in &layout.segments {
+        let (g, w) = (&got[segment.clone()], &want[segment.clone()]);
+        let scale = w.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        moved += usize::from(scale > 0.0);
+        for (a, b) in g.iter().zip(w) {
+            assert!(
+                (a - b).abs() <= 1e-4 * scale + 1e-7,
+                "segment {segment:?}: {a} vs burn's {b} (scale {scale})"
+            );
+        }
+    }
+    assert!(
+        moved * 10 >= layout.segments.len() * 9,
+        "only {moved} tensors have a gradient"
+    );
+}
+
+fn small() -> ModelConfig {
+    ModelConfig {
+        hidden_size: 16,
+        decoder_output_dim: 4,
+        temporal_decoder_hidden: 8,
+        ..ModelConfig::default()
+    }
+}
+
+/// The default architecture (past projection, dropout) on a shard that is not the
+/// batch's first: the masks must be the rows' own.
+#[test]
+fn gradients_match_burns_autodiff() {
+    assert_same(&small(), 3, 9, 20);
+}
+
+#[test]
+fn gradients_match_without_dropout_or_past_projection_and_with_deeper_stacks() {
+    let config = ModelConfig {
+        dropout: 0.0,
+        temporal_width_past: 0,
+        num_encoder_layers: 2,
+        num_decoder_layers: 2,
+        ..small()
+    };
+    assert_same(&config, 0, 7, 7);
+}
+
+#[test]
+fn layer_norm_and_the_other_options_are_left_to_autodiff() {
+    assert!(supports(&ModelConfig::default()));
+    assert!(supports(&ModelConfig::original()));
+    for config in [
+        ModelConfig {
+            use_layer_norm: true,
+            ..ModelConfig::default()
+        },
+        ModelConfig {
+            use_reversible_instance_norm: true,
+            ..ModelConfig::default()
+        },
+        ModelConfig {
+            temporal_width_future: 2,
+            ..ModelConfig::default()
+        },
+    ] {
+        assert!(!supports(&config), "{config:?}");
+    }
+}
+
+/// Loss by hand (as `loss.rs`'s test): y = 1, ŷ = (0, 1, 3), q = (0.1, 0.5, 0.9),
+/// λ = (0.5, 1, 2), weight 2, batch of 2: ρ = (0.1, 0, 0.2) → (0.05 + 0 + 0.4)·2 / 2 =
+/// 0.45. Slopes: e > 0 → −q·λ·w/n = −0.1·0.5·2/2 = −0.05; the tie e = 0 takes q's:
+/// −0.5; e < 0 → (1 − q)·λ·w/n = 0.1·2·2/2 = 0.2.
+#[test]
+fn the_loss_and_its_slopes_by_hand() {
+    let loss = Loss::new(&[0.1, 0.5, 0.9], &[0.5, 1.0, 2.0]);
+    let (value, grad) = loss.share(&[0.0, 1.0, 3.0], &[1.0], &[2.0], 2);
+    assert!((value - 0.45).abs() < 1e-6, "{value}");
+    let want = [-0.05, -0.5, 0.2];
+    for (g, w) in grad.iter().zip(want) {
+        assert!((g - w).abs() < 1e-6, "{grad:?}");
+    }
+}
+
+/// Whole runs: six epochs with dropout through each engine, from the same seed, end
+/// at the same model (up to float rounding: both pass the same masks and batches).
+#[test]
+fn a_run_trains_the_model_autodiff_trains() {
+    use crate::forecast::fit::{Engine, Plan, fit_with};
+    use crate::forecast::{covariates, dataset, scaler::LogMinMax, train::tests};
+    let history = tests::tiny_history();
+    let (model, training) = tests::tiny_config();
+    let model = ModelConfig {
+        dropout: 0.3,
+        ..model
+    };
+    let training = TrainingConfig {
+        max_epochs: 6,
+        ..training
+    };
+    let scaler = LogMinMax::fit(history.units.iter().copied());
+    let optional = covariates::Optional::of(&model);
+    let features = dataset::build(&history, scaler, training.ewm_span, optional);
+    let t = history.months.len();
+    let samples = features.training_samples(&history, model.lags, t - 2, 0, 0.0);
+    let valid = features.holdout_samples(&history, model.lags, t - 1, 0.0);
+    let plan = Plan {
+        features: &features,
+        samples: &samples,
+        validation: Some(&valid),
+        widths: Widths {
+            lags: model.lags,
+            past: features.past_width(),
+            future: features.future_width(),
+            statics: features.static_width(),
+            quantiles: model.quantiles.len(),
+        },
+        model: &model,
+        training: &training,
+        epochs: training.max_epochs,
+        phase: 1,
+    };
+    assert_eq!(Engine::for_plan(&plan), Engine::Native);
+    let run = |engine| {
+        let mut losses = Vec::new();
+        let fitted = fit_with(
+            &plan,
+            &Device::flex(),
+            &mut |r| losses.push(r.train_loss),
+            engine,
+        )
+        .unwrap();
+        (fitted, losses)
+    };
+    let ((native, native_losses), (autodiff, autodiff_losses)) =
+        (run(Engine::Native), run(Engine::Autodiff));
+    assert!(
+        native_losses[5] < native_losses[0] * 0.9,
+        "{native_losses:?}"
+    );
+    for (a, b) in native_losses.iter().zip(&autodiff_losses) {
+        assert!(
+            (a - b).abs() <= 1e-4 * b,
+            "{native_losses:?} vs {autodiff_losses:?}"
+        );
+    }
+    let layout = Layout::new(&model, plan.widths);
+    let (a, b) = (
+        layout.read(&native.best_model).unwrap(),
+        layout.read(&autodiff.best_model).unwrap(),
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{x} vs {y}");
+    }
+    assert_eq!(native.best_epoch, autodiff.best_epoch);
+}
