@@ -23,3 +23,4 @@ pub mod tide;
 pub mod train;
 pub mod tune;
 pub mod whole_copies;
+pub mod workers;

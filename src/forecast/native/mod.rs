@@ -22,11 +22,11 @@ use super::dataset::{BatchValues, Features, Sample};
 use super::dropout::Dropout;
 use super::fit::shards;
 use super::tide::{Tide, Widths};
+use super::workers::on_each;
 use crate::config::{ModelConfig, TrainingConfig};
 use anyhow::{Result, bail};
 use kernels::{block_backward, block_forward, linear, linear_grads};
 pub use layout::{Layout, supports};
-use rayon::prelude::*;
 
 /// The training loss's constants, in `f32` as burn's tensors hold them.
 pub struct Loss {
@@ -219,24 +219,22 @@ impl Trainer {
         }
         let (layout, params, loss) = (&self.layout, &self.params, &self.loss);
         let lags = layout.widths.lags;
-        let values: Vec<Result<f64>> = parts
-            .into_par_iter()
-            .zip(self.grads[..n].par_iter_mut())
-            .map(|(rows, grads)| {
-                let part = &batch[rows.clone()];
-                let values = features.batch_values(part, lags);
-                let mut dropout = Dropout::new(probability, seed, step, rows.start, part.len());
-                shard_gradient(
-                    layout,
-                    params,
-                    values,
-                    loss,
-                    batch.len(),
-                    &mut dropout,
-                    grads,
-                )
-            })
-            .collect();
+        // Shard k on worker k every step, so its gradient buffer stays in that core's cache.
+        let work: Vec<_> = parts.into_iter().zip(&mut self.grads[..n]).collect();
+        let values: Vec<Result<f64>> = on_each(work, |(rows, grads)| {
+            let part = &batch[rows.clone()];
+            let values = features.batch_values(part, lags);
+            let mut dropout = Dropout::new(probability, seed, step, rows.start, part.len());
+            shard_gradient(
+                layout,
+                params,
+                values,
+                loss,
+                batch.len(),
+                &mut dropout,
+                grads,
+            )
+        });
         let mut total = 0.0;
         for value in values {
             total += value?;
