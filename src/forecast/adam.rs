@@ -282,7 +282,43 @@ impl Factors {
             .min(second.len());
         let (first, second) = (&mut first[..n], &mut second[..n]);
         let (values, grad) = (&mut values[..n], &grad[..n]);
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            unsafe { self.apply_avx2(values, grad, first, second, clip) };
+            return;
+        }
+        self.apply_lanes(values, grad, first, second, clip);
+    }
+
+    /// [`Factors::apply_lanes`] compiled for 8-wide vectors: the build targets baseline
+    /// x86-64 (4-wide), and this loop's square root and division were a tenth of a
+    /// training step. The same operations in the same order, so the same weights.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn apply_avx2(
+        &self,
+        values: &mut [f32],
+        grad: &[f32],
+        first: &mut [f32],
+        second: &mut [f32],
+        clip: f32,
+    ) {
+        self.apply_lanes(values, grad, first, second, clip);
+    }
+
+    #[inline(always)]
+    fn apply_lanes(
+        &self,
+        values: &mut [f32],
+        grad: &[f32],
+        first: &mut [f32],
+        second: &mut [f32],
+        clip: f32,
+    ) {
         // Indexing equal-length slices lets the compiler drop bounds checks and vectorise.
+        let n = values.len();
+        let (grad, first, second) = (&grad[..n], &mut first[..n], &mut second[..n]);
         for i in 0..n {
             let g = grad[i] * clip + self.weight_decay * values[i];
             first[i] = BETA_1 * first[i] + (1.0 - BETA_1) * g;
@@ -417,6 +453,31 @@ mod tests {
         let mut all = All(Vec::new());
         model.visit(&mut all);
         all.0
+    }
+
+    /// The 8-wide loop rounds exactly as the portable one (no fused multiply-adds), so a
+    /// model does not depend on the CPU's vector width.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_wide_loop_gives_the_same_weights() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let factors = Factors::at(3, 1e-2, 1e-3, 0.05);
+        let wave = |shift: f32| -> Vec<f32> {
+            (0..1001)
+                .map(|i| ((i as f32) * 0.37 + shift).sin() * 0.3)
+                .collect()
+        };
+        let (grad, mut v1, mut f1, mut s1) = (wave(0.1), wave(0.2), wave(0.3), wave(0.4));
+        for s in &mut s1 {
+            *s = s.abs();
+        }
+        let (mut v2, mut f2, mut s2) = (v1.clone(), f1.clone(), s1.clone());
+        factors.apply_lanes(&mut v1, &grad, &mut f1, &mut s1, 0.7);
+        // SAFETY: AVX2 checked above.
+        unsafe { factors.apply_avx2(&mut v2, &grad, &mut f2, &mut s2, 0.7) };
+        assert_eq!((v1, f1, s1), (v2, f2, s2));
     }
 
     /// The flat optimizer: the shards' gradients summed, each tensor clipped on its own,
