@@ -524,6 +524,8 @@ impl Config {
             || model.temporal_decoder_hidden == 0
             || model.num_encoder_layers == 0
             || model.num_decoder_layers == 0
+            || (model.temporal_width_past > 0 && model.temporal_hidden_size_past == 0)
+            || (model.temporal_width_future > 0 && model.temporal_hidden_size_future == 0)
         {
             Some("model: widths and layer counts must be at least 1")
         } else if !(0.0..1.0).contains(&model.dropout) {
@@ -844,6 +846,18 @@ mod tests {
         assert!(err.to_string().contains("min_yaer"), "{err}");
         let env = vec![("PLASTINKA_DATA_NOPE".to_string(), "1".to_string())];
         assert!(Config::from_parts(None, &env).is_err());
+    }
+
+    /// A projection of width 1 through a hidden layer of width 0 would train nothing
+    /// (and the CPU step cannot lay out a layer with no columns).
+    #[test]
+    fn a_projection_without_a_hidden_layer_is_refused() {
+        let env = vec![(
+            "PLASTINKA_MODEL_TEMPORAL_HIDDEN_SIZE_PAST".to_string(),
+            "0".to_string(),
+        )];
+        let err = Config::from_parts(None, &env).unwrap_err().to_string();
+        assert!(err.contains("at least 1"), "{err}");
     }
 
     #[test]

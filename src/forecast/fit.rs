@@ -205,9 +205,7 @@ impl Stepper {
     fn new(plan: &Plan, engine: Engine, initial: Tide, device: Device) -> Result<Self> {
         let training = plan.training;
         if engine == Engine::Native {
-            let t = plan.training;
-            let weights = quantile_weights(&plan.model.quantiles, t.sigma_left, t.sigma_right);
-            let loss = native::Loss::new(&plan.model.quantiles, &weights);
+            let loss = native::Loss::new(&plan.model.quantiles, &loss_weights(plan));
             let trainer =
                 native::Trainer::new(initial.valid(), plan.model, plan.widths, training, loss)?;
             return Ok(Self::Native(Box::new(trainer)));
@@ -232,8 +230,12 @@ impl Stepper {
                 Ok(value)
             }
             Self::Native(trainer) => {
-                let dropout = (plan.model.dropout, plan.training.seed, step as u64);
-                trainer.step(plan.features, batch, dropout, rate)
+                let masks = native::Masks {
+                    probability: plan.model.dropout,
+                    seed: plan.training.seed,
+                    step: step as u64,
+                };
+                trainer.step(plan.features, batch, masks, rate)
             }
         }
     }
@@ -361,9 +363,13 @@ fn gradients(
 }
 
 fn loss_function(plan: &Plan, device: &Device) -> PinballLoss {
+    PinballLoss::new(&plan.model.quantiles, &loss_weights(plan), device)
+}
+
+/// The loss's weight of each quantile.
+fn loss_weights(plan: &Plan) -> Vec<f64> {
     let t = plan.training;
-    let weights = quantile_weights(&plan.model.quantiles, t.sigma_left, t.sigma_right);
-    PinballLoss::new(&plan.model.quantiles, &weights, device)
+    quantile_weights(&plan.model.quantiles, t.sigma_left, t.sigma_right)
 }
 
 /// A copy of the weights on fresh autodiff leaves with the same parameter ids, so its

@@ -18,7 +18,8 @@ pub struct Mat<'a> {
 impl<'a> Mat<'a> {
     /// `data` as a row-major `rows × cols` matrix.
     pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        assert!(data.len() >= rows * cols, "matrix view past its buffer");
+        let extent = rows.checked_mul(cols).expect("matrix size overflows");
+        assert!(data.len() >= extent, "matrix view past its buffer");
         Self {
             data,
             rows,
@@ -44,7 +45,8 @@ impl<'a> Mat<'a> {
 pub fn matmul(c: &mut [f32], a: Mat, b: Mat, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "inner dimensions differ");
-    assert!(c.len() >= m * n, "product past its buffer");
+    let extent = m.checked_mul(n).expect("product size overflows");
+    assert!(c.len() >= extent, "product past its buffer");
     if m == 0 || n == 0 {
         return;
     }
@@ -133,7 +135,10 @@ pub fn block_forward(
 ) -> (Tape, Vec<f32>) {
     let mut hidden = vec![0.0; rows * block.dense.output];
     linear(params, block.dense, &input, rows, &mut hidden, false);
-    hidden.iter_mut().for_each(|v| *v = v.max(0.0));
+    // burn-flex's ReLU keeps a NaN (so a diverged run shows in the loss); `max` would not.
+    hidden
+        .iter_mut()
+        .for_each(|v| *v = if v.is_nan() || *v > 0.0 { *v } else { 0.0 });
     let mut y = vec![0.0; rows * block.out.output];
     linear(params, block.out, &hidden, rows, &mut y, false);
     let mask = dropout.next_mask(rows, block.out.output);
@@ -181,11 +186,11 @@ pub fn block_backward(
         w_out.t(),
         false,
     );
-    // ReLU passes the gradient where its output is positive (burn's `relu_backward`).
+    // ReLU passes the gradient where its output is positive or NaN (burn-flex's rule).
     d_hidden
         .iter_mut()
         .zip(&hidden)
-        .for_each(|(d, h)| *d = if *h > 0.0 { *d } else { 0.0 });
+        .for_each(|(d, h)| *d = if h.is_nan() || *h > 0.0 { *d } else { 0.0 });
     linear_grads(grads, block.dense, &input, &d_hidden, rows);
     input_grad.then(|| {
         let (dense, skip) = (block.dense, block.skip);

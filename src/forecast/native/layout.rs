@@ -58,6 +58,8 @@ pub struct Layout {
     pub lookback_skip: Dense,
     /// One range per parameter tensor, in order: what the optimizer clips one by one.
     pub segments: Vec<Range<usize>>,
+    /// Each parameter tensor's shape: `[input, output]` for a weight, `[output]` for a bias.
+    shapes: Vec<Vec<usize>>,
 }
 
 /// Whether the hand-written step computes this architecture: the one the defaults use,
@@ -72,6 +74,7 @@ pub fn supports(config: &ModelConfig) -> bool {
 struct Builder {
     next: usize,
     segments: Vec<Range<usize>>,
+    shapes: Vec<Vec<usize>>,
 }
 
 impl Builder {
@@ -79,6 +82,8 @@ impl Builder {
         let dense = Dense::at(self.next, input, output);
         self.segments.push(dense.weight..dense.bias());
         self.segments.push(dense.bias()..dense.end());
+        self.shapes.push(vec![input, output]);
+        self.shapes.push(vec![output]);
         self.next = dense.end();
         dense
     }
@@ -105,6 +110,7 @@ impl Layout {
         let mut at = Builder {
             next: 0,
             segments: Vec::new(),
+            shapes: Vec::new(),
         };
         let past_projection = (config.temporal_width_past > 0).then(|| {
             at.block(
@@ -139,6 +145,7 @@ impl Layout {
             temporal_decoder,
             lookback_skip,
             segments: at.segments,
+            shapes: at.shapes,
         }
     }
 
@@ -153,20 +160,19 @@ impl Layout {
     }
 
     /// `model`'s weights in this layout; an error if its parameters do not have the
-    /// layout's sizes in the layout's order.
+    /// layout's shapes in the layout's order.
     pub fn read(&self, model: &Tide) -> Result<Vec<f32>> {
         struct Read {
             values: Vec<f32>,
-            sizes: Vec<usize>,
+            shapes: Vec<Vec<usize>>,
             error: Option<String>,
         }
         impl ModuleVisitor for Read {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                match param.val().into_data().try_into_vec::<f32>() {
-                    Ok(values) => {
-                        self.sizes.push(values.len());
-                        self.values.extend(values);
-                    }
+                let tensor = param.val();
+                self.shapes.push(tensor.dims().to_vec());
+                match tensor.into_data().try_into_vec::<f32>() {
+                    Ok(values) => self.values.extend(values),
                     Err(e) => {
                         self.error.get_or_insert(format!("{e:?}"));
                     }
@@ -175,18 +181,18 @@ impl Layout {
         }
         let mut read = Read {
             values: Vec::with_capacity(self.weights()),
-            sizes: Vec::new(),
+            shapes: Vec::new(),
             error: None,
         };
         model.visit(&mut read);
         if let Some(e) = read.error {
             bail!("cannot read the model's weights: {e}");
         }
-        let expected: Vec<usize> = self.segments.iter().map(|s| s.len()).collect();
-        if read.sizes != expected {
+        if read.shapes != self.shapes {
             bail!(
-                "the model's parameters ({:?}) do not match the training step's layout ({expected:?})",
-                read.sizes
+                "the model's parameters ({:?}) do not match the training step's layout ({:?})",
+                read.shapes,
+                self.shapes
             );
         }
         Ok(read.values)

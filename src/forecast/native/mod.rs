@@ -6,7 +6,7 @@
 //! with a fixed cost (a graph node, an allocation, a kernel launch on the pool). With
 //! the default widths that fixed cost was a third of a step, and it does not shrink when
 //! a batch is split over threads, so two threads gained only 1.13–1.47× (README,
-//! "Training speed"). Here a step is a dozen products per block and the rest is loops.
+//! "Benchmarks"). Here a step is a dozen products per block and the rest is loops.
 //!
 //! It computes exactly what [`Tide::forward_train`] and `PinballLoss::share` compute
 //! for the architectures [`supports`] accepts — the same dropout masks, the same ReLU
@@ -99,6 +99,9 @@ pub fn shard_gradient(
     } = layout.widths;
     let rows = batch.target.len();
     if (batch.past_width, batch.future_width, batch.static_width) != (past, future, statics)
+        || batch.lookback.len() != rows * lags
+        || batch.weight.len() != rows
+        || loss.quantiles.len() != quantiles
         || grads.len() != layout.weights()
         || params.len() != layout.weights()
     {
@@ -169,6 +172,14 @@ fn columns(matrix: &[f32], width: usize, keep: std::ops::Range<usize>) -> Vec<f3
     out
 }
 
+/// What a step's dropout masks are drawn from ([`Dropout::new`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Masks {
+    pub probability: f64,
+    pub seed: u64,
+    pub step: u64,
+}
+
 /// A network trained by the hand-written step: its weights in one buffer, Adam's state,
 /// and a burn model of the same shape to hand the weights out in.
 pub struct Trainer {
@@ -208,10 +219,14 @@ impl Trainer {
         &mut self,
         features: &Features,
         batch: &[Sample],
-        dropout: (f64, u64, u64),
+        masks: Masks,
         lr: f64,
     ) -> Result<f64> {
-        let (probability, seed, step) = dropout;
+        let Masks {
+            probability,
+            seed,
+            step,
+        } = masks;
         let parts = shards(batch.len(), rayon::current_num_threads());
         let (n, width) = (parts.len(), self.layout.weights());
         if self.grads.len() < n {

@@ -217,8 +217,9 @@ fn the_loss_and_its_slopes_by_hand() {
     }
 }
 
-/// Whole runs: six epochs with dropout through each engine, from the same seed, end
-/// at the same model (up to float rounding: both pass the same masks and batches).
+/// Whole runs: twelve epochs with dropout through each engine on two threads (each
+/// batch in two shards), from the same seed, end at the same model (up to float
+/// rounding: both pass the same masks and batches).
 #[test]
 fn a_run_trains_the_model_autodiff_trains() {
     use crate::forecast::fit::{Engine, Plan, fit_with};
@@ -230,7 +231,8 @@ fn a_run_trains_the_model_autodiff_trains() {
         ..model
     };
     let training = TrainingConfig {
-        max_epochs: 6,
+        max_epochs: 12,
+        batch_size: 64, // the 44 windows in one batch, two shards of 22 (fit::shards)
         ..training
     };
     let scaler = LogMinMax::fit(history.units.iter().copied());
@@ -255,22 +257,29 @@ fn a_run_trains_the_model_autodiff_trains() {
         epochs: training.max_epochs,
         phase: 1,
     };
+    assert_eq!(samples.len(), 44);
     assert_eq!(Engine::for_plan(&plan), Engine::Native);
-    let run = |engine| {
-        let mut losses = Vec::new();
-        let fitted = fit_with(
-            &plan,
-            &Device::flex(),
-            &mut |r| losses.push(r.train_loss),
-            engine,
-        )
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
         .unwrap();
-        (fitted, losses)
+    let run = |engine| {
+        pool.install(|| {
+            let mut losses = Vec::new();
+            let fitted = fit_with(
+                &plan,
+                &Device::flex(),
+                &mut |r| losses.push(r.train_loss),
+                engine,
+            )
+            .unwrap();
+            (fitted, losses)
+        })
     };
     let ((native, native_losses), (autodiff, autodiff_losses)) =
         (run(Engine::Native), run(Engine::Autodiff));
     assert!(
-        native_losses[5] < native_losses[0] * 0.9,
+        native_losses[11] < native_losses[0] * 0.9,
         "{native_losses:?}"
     );
     for (a, b) in native_losses.iter().zip(&autodiff_losses) {
@@ -288,4 +297,68 @@ fn a_run_trains_the_model_autodiff_trains() {
         assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{x} vs {y}");
     }
     assert_eq!(native.best_epoch, autodiff.best_epoch);
+}
+
+/// GPU devices and the options the hand-written step does not compute go to autodiff.
+#[test]
+fn other_devices_and_architectures_train_through_autodiff() {
+    use crate::forecast::fit::{Engine, Plan};
+    use crate::forecast::{covariates, dataset, scaler::LogMinMax, train::tests};
+    let history = tests::tiny_history();
+    let (model, training) = tests::tiny_config();
+    let scaler = LogMinMax::fit(history.units.iter().copied());
+    let optional = covariates::Optional::of(&model);
+    let features = dataset::build(&history, scaler, training.ewm_span, optional);
+    let engine = |model: &ModelConfig, training: &TrainingConfig| {
+        let plan = Plan {
+            features: &features,
+            samples: &[],
+            validation: None,
+            widths: widths(),
+            model,
+            training,
+            epochs: 1,
+            phase: 2,
+        };
+        Engine::for_plan(&plan)
+    };
+    assert_eq!(engine(&model, &training), Engine::Native);
+    let gpu = TrainingConfig {
+        device: "cuda".into(),
+        ..training.clone()
+    };
+    assert_eq!(engine(&model, &gpu), Engine::Autodiff);
+    let normed = ModelConfig {
+        use_layer_norm: true,
+        ..model.clone()
+    };
+    assert_eq!(engine(&normed, &training), Engine::Autodiff);
+}
+
+/// A weight gone NaN makes the loss NaN, as through burn, so a diverged run is caught
+/// (ReLU keeps NaN; `f32::max` would have turned it into 0).
+#[test]
+fn a_nan_weight_shows_in_the_loss() {
+    let config = small();
+    let layout = Layout::new(&config, widths());
+    let device = Device::flex();
+    device.seed(5);
+    let mut params = layout.read(&Tide::new(&config, widths(), &device)).unwrap();
+    let first = layout.blocks[0].dense;
+    params[first.weight] = f32::NAN;
+    let lambda = quantile_weights(&config.quantiles, 0.754, 1.39);
+    let loss = Loss::new(&config.quantiles, &lambda);
+    let mut dropout = Dropout::new(0.0, 1, 0, 0, 4);
+    let mut grads = vec![0.0; layout.weights()];
+    let value = shard_gradient(
+        &layout,
+        &params,
+        values(4),
+        &loss,
+        4,
+        &mut dropout,
+        &mut grads,
+    )
+    .unwrap();
+    assert!(value.is_nan(), "{value}");
 }
