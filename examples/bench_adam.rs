@@ -1,11 +1,13 @@
 //! The optimizer step of the CPU training step (`FlatAdam`) on the default model's
-//! 249,429 weights in their 38 tensors, on 1 and 2 threads: µs per step. The first
-//! shard's gradient buffer accumulates the second's every step, as in training; the values
-//! do not change the time.
+//! 249,429 weights in their 38 tensors, on 1 and 2 threads: µs per step, with two shards'
+//! gradients written afresh before each step by the workers that own them, as in training.
+//! `--shared-reads`: each worker also reads every weight before the step, as the shards
+//! do, so the update must take back cache lines the other core holds.
 //!
-//! `cargo run --release --example bench_adam [-- --threads 1,2,4]`
+//! `cargo run --release --example bench_adam [-- --threads 1,2,4] [--shared-reads]`
 
 use plastinka::forecast::adam::FlatAdam;
+use plastinka::forecast::workers::on_each;
 
 /// The default model's parameter tensors (5,000 × 36 generated shop), in order.
 const SIZES: [usize; 38] = [
@@ -21,6 +23,7 @@ fn main() -> anyhow::Result<()> {
         .split(',')
         .map(str::parse)
         .collect::<Result<_, _>>()?;
+    let shared_reads = std::env::args().any(|a| a == "--shared-reads");
     let mut segments = Vec::new();
     let mut at = 0;
     for size in SIZES {
@@ -34,11 +37,27 @@ fn main() -> anyhow::Result<()> {
             let mut grads = vec![vec![0.01f32; at]; 2];
             let mut adam = FlatAdam::new(1e-6, 0.5);
             let steps = 2000;
-            let started = std::time::Instant::now();
-            for _ in 0..steps {
+            let mut timed = 0.0;
+            for step in 0..steps {
+                // As in training, worker k writes shard k's gradient just before the
+                // step, so the optimizer finds it in that core's cache.
+                let work: Vec<&mut Vec<f32>> = grads.iter_mut().collect();
+                let weights = &params;
+                let read = on_each(work, |grad| {
+                    grad.fill(0.01 + step as f32 * 1e-9);
+                    // The shards read every weight (each core then holds a copy).
+                    if shared_reads {
+                        weights.iter().sum::<f32>()
+                    } else {
+                        0.0
+                    }
+                });
+                std::hint::black_box(read);
+                let started = std::time::Instant::now();
                 adam.step(1e-3, &mut params, &mut grads, &segments);
+                timed += started.elapsed().as_secs_f64();
             }
-            started.elapsed().as_secs_f64() / steps as f64 * 1e6
+            timed / steps as f64 * 1e6
         });
         println!("threads {n}: {micros:.1} µs a step ({at} weights, two shards' gradients)");
     }
