@@ -1,6 +1,6 @@
 //! The optimizer step of the CPU training step (`FlatAdam`) on the default model's
-//! 249,429 weights in their 38 tensors, on 1 and 2 threads: µs per step, with two shards'
-//! gradients written afresh before each step by the workers that own them, as in training.
+//! 249,429 weights in their 38 tensors, on 1 and 2 threads: µs per step, with one shard's
+//! gradient per thread written afresh before each step by its worker, as in training.
 //! `--shared-reads`: each worker also reads every weight before the step, as the shards
 //! do, so the update must take back cache lines the other core holds.
 //!
@@ -34,7 +34,8 @@ fn main() -> anyhow::Result<()> {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build()?;
         let micros = pool.install(|| {
             let mut params = vec![0.1f32; at];
-            let mut grads = vec![vec![0.01f32; at]; 2];
+            // One shard per thread, as training splits a batch.
+            let mut grads = vec![vec![0.01f32; at]; n];
             let mut adam = FlatAdam::new(1e-6, 0.5);
             let steps = 2000;
             let mut timed = 0.0;
@@ -59,7 +60,7 @@ fn main() -> anyhow::Result<()> {
             }
             timed / steps as f64 * 1e6
         });
-        println!("threads {n}: {micros:.1} µs a step ({at} weights, two shards' gradients)");
+        println!("threads {n}: {micros:.1} µs a step ({at} weights, gradients of {n} shard(s))");
     }
     Ok(())
 }

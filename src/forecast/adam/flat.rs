@@ -43,6 +43,7 @@ impl FlatAdam {
     ) {
         let len = params.len();
         let tiled = segments.first().is_none_or(|s| s.start == 0)
+            && segments.iter().all(|s| s.start <= s.end)
             && segments.windows(2).all(|w| w[0].end == w[1].start)
             && segments.last().map_or(0, |s| s.end) == len;
         assert!(
@@ -67,40 +68,33 @@ impl FlatAdam {
         let groups = groups(&pieces, rayon::current_num_threads());
         // Each worker adds up its pieces of the gradient into the buffer of the shard it
         // computed itself (worker k ran shard k), so only the other shards' values cross
-        // between cores; with every sum in shard 0's buffer the optimizer ran at 230 µs a
-        // step on two threads against 160 on one (examples/bench_adam, fresh gradients).
+        // between cores (with every sum in shard 0's buffer, the other workers also had to
+        // take shard 0's lines from its core before writing them).
         let shards = parts.len();
-        let mut sliced: Vec<Vec<Option<&mut [f32]>>> = parts
+        let mut slices: Vec<_> = parts
             .iter_mut()
-            .map(|part| split(part, &pieces).into_iter().map(Some).collect())
+            .map(|part| split(part, &pieces).into_iter())
             .collect();
-        let mut sums = Vec::with_capacity(pieces.len());
         let owners = groups
             .iter()
             .enumerate()
             .flat_map(|(worker, &n)| std::iter::repeat_n(worker % shards, n));
-        for (p, owner) in owners.enumerate() {
-            let mut inputs = sliced.iter_mut().map(|part| part[p].take());
-            let mut own = None;
-            let mut others = Vec::with_capacity(shards - 1);
-            for (shard, slice) in inputs.by_ref().enumerate() {
-                match (shard == owner, slice) {
-                    (true, Some(slice)) => own = Some(slice),
-                    (false, Some(slice)) => others.push(&*slice),
-                    (_, None) => {}
-                }
-            }
-            if let Some(own) = own {
-                sums.push((own, owner, others, &pieces[p]));
-            }
+        let mut sums = Vec::with_capacity(pieces.len());
+        for owner in owners {
+            // Every shard's slice of this piece, in shard order (`split` gives one per piece).
+            let mut piece: Vec<&mut [f32]> = slices.iter_mut().filter_map(Iterator::next).collect();
+            assert_eq!(piece.len(), shards, "a shard's gradient is missing a piece");
+            let own = piece.remove(owner);
+            let others: Vec<&[f32]> = piece.into_iter().map(|s| &*s).collect();
+            sums.push((own, owner, others));
         }
+        assert_eq!(sums.len(), pieces.len(), "a piece has no worker");
         let squares: Vec<(f32, &mut [f32])> =
             on_each(grouped(sums.into_iter(), &groups), |group| {
-                let mut scratch = Vec::new();
                 group
                     .into_iter()
-                    .map(|(own, owner, others, _)| {
-                        add_in_order(own, owner, &others, &mut scratch);
+                    .map(|(own, owner, others)| {
+                        add_in_order(own, owner, &others);
                         (sum_of_squares(own), own)
                     })
                     .collect::<Vec<_>>()
@@ -129,26 +123,36 @@ impl FlatAdam {
 }
 
 /// `own`, which holds shard `position`'s gradient, replaced by the sum of all shards'
-/// (`others`: the rest, in shard order), added in shard order: ((g₀ + g₁) + g₂) + ….
-fn add_in_order(own: &mut [f32], position: usize, others: &[&[f32]], scratch: &mut Vec<f32>) {
-    if position == 0 || others.len() == 1 {
-        // Shard 0 first, or two shards (float addition commutes).
+/// (`others`: the rest, in shard order), added in shard order, ((g₀ + g₁) + g₂) + …,
+/// whichever shard's buffer holds it. Done in blocks, so `own` is read before it is
+/// overwritten.
+fn add_in_order(own: &mut [f32], position: usize, others: &[&[f32]]) {
+    if position == 0 {
+        // Shard 0's buffer: add the rest in place, in order.
         for other in others {
             own.iter_mut().zip(*other).for_each(|(g, o)| *g += o);
         }
         return;
     }
-    scratch.clear();
-    scratch.extend_from_slice(others[0]);
-    for shard in 1..=others.len() {
-        let next: &[f32] = if shard == position {
-            own
-        } else {
-            others[if shard < position { shard } else { shard - 1 }]
-        };
-        scratch.iter_mut().zip(next).for_each(|(g, o)| *g += o);
+    const BLOCK: usize = 256;
+    let mut block = [0.0f32; BLOCK];
+    for start in (0..own.len()).step_by(BLOCK) {
+        let end = (start + BLOCK).min(own.len());
+        let sum = &mut block[..end - start];
+        for shard in 0..=others.len() {
+            let part: &[f32] = match shard.cmp(&position) {
+                std::cmp::Ordering::Equal => &own[start..end],
+                std::cmp::Ordering::Less => &others[shard][start..end],
+                std::cmp::Ordering::Greater => &others[shard - 1][start..end],
+            };
+            if shard == 0 {
+                sum.copy_from_slice(part);
+            } else {
+                sum.iter_mut().zip(part).for_each(|(s, v)| *s += v);
+            }
+        }
+        own[start..end].copy_from_slice(sum);
     }
-    own.copy_from_slice(scratch);
 }
 
 /// How many consecutive pieces each of `workers` workers takes: about equal weights.
@@ -195,6 +199,30 @@ mod tests {
     use super::super::Moments;
     use super::*;
 
+    /// Sums in shard order whichever buffer holds them: with g₀ = 1e8, g₁ = −1e8,
+    /// g₂ = 1 the order matters ((g₀ + g₁) + g₂ = 1, (g₀ + g₂) + g₁ = 0).
+    #[test]
+    fn shards_are_added_in_order_whoever_holds_the_sum() {
+        let values = [1e8f32, -1e8, 1.0, 3.0, -7.5];
+        for shards in 1..=5 {
+            let parts: Vec<Vec<f32>> = (0..shards).map(|k| vec![values[k]; 300]).collect();
+            let want = (1..shards).fold(values[0], |s, k| s + values[k]);
+            for position in 0..shards {
+                let mut own = parts[position].clone();
+                let others: Vec<&[f32]> = (0..shards)
+                    .filter(|&k| k != position)
+                    .map(|k| parts[k].as_slice())
+                    .collect();
+                add_in_order(&mut own, position, &others);
+                assert!(
+                    own.iter().all(|v| v.to_bits() == want.to_bits()),
+                    "{shards} shards, sum in {position}: {} vs {want}",
+                    own[0]
+                );
+            }
+        }
+    }
+
     /// The flat optimizer: the shards' gradients summed, each tensor clipped on its own,
     /// as `Factors::update` per tensor; and the same weights on any number of workers.
     #[test]
@@ -240,8 +268,9 @@ mod tests {
         for (x, y) in one.iter().zip(&want) {
             assert!((x - y).abs() <= 1e-6 * (1.0 + y.abs()), "{x} vs {y}");
         }
-        // Three workers: pieces summed in shards 0, 1 and 2's buffers, the same sums.
-        assert_eq!(one, run(2));
-        assert_eq!(one, run(3));
+        // Pieces summed in shard 1's and 2's buffers, and more workers than shards.
+        for threads in [2, 3, 4, 5] {
+            assert_eq!(one, run(threads), "{threads} threads");
+        }
     }
 }
