@@ -71,6 +71,31 @@ pub struct Widths {
     pub quantiles: usize,
 }
 
+impl Widths {
+    /// Width of a month's past covariates as the encoder sees them: projected, or raw.
+    pub fn past_seen(&self, config: &ModelConfig) -> usize {
+        match config.temporal_width_past {
+            0 => self.past,
+            projected => projected,
+        }
+    }
+
+    /// Width of a month's calendar covariates as the encoder sees them.
+    pub fn future_seen(&self, config: &ModelConfig) -> usize {
+        match config.temporal_width_future {
+            0 => self.future,
+            projected => projected,
+        }
+    }
+
+    /// The encoder's input: lookback, past months, input and target months' calendar,
+    /// statics.
+    pub fn encoder_input(&self, config: &ModelConfig) -> usize {
+        let lags = self.lags;
+        lags + lags * self.past_seen(config) + (lags + 1) * self.future_seen(config) + self.statics
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct Tide {
     past_projection: Option<ResidualBlock>,
@@ -100,20 +125,11 @@ impl Tide {
             lags,
             past,
             future,
-            statics,
             quantiles,
+            ..
         } = widths;
-        let past_width = if config.temporal_width_past > 0 {
-            config.temporal_width_past
-        } else {
-            past
-        };
-        let future_width = if config.temporal_width_future > 0 {
-            config.temporal_width_future
-        } else {
-            future
-        };
-        let encoder_input = lags + lags * past_width + (lags + 1) * future_width + statics;
+        let future_width = widths.future_seen(config);
+        let encoder_input = widths.encoder_input(config);
         let h = config.hidden_size;
         let mut encoder = vec![ResidualBlock::new(encoder_input, h, h, config, device)];
         for _ in 1..config.num_encoder_layers {

@@ -104,8 +104,8 @@ impl Layout {
             lags,
             past,
             future,
-            statics,
             quantiles,
+            ..
         } = widths;
         let mut at = Builder {
             next: 0,
@@ -119,12 +119,8 @@ impl Layout {
                 config.temporal_width_past,
             )
         });
-        let past_width = if config.temporal_width_past > 0 {
-            config.temporal_width_past
-        } else {
-            past
-        };
-        let encoder_input = lags + lags * past_width + (lags + 1) * future + statics;
+        let past_width = widths.past_seen(config);
+        let encoder_input = widths.encoder_input(config);
         let h = config.hidden_size;
         let mut blocks = vec![at.block(encoder_input, h, h)];
         // As `Tide::new`: the first encoder block and the last decoder block always exist.
