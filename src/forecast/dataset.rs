@@ -77,6 +77,24 @@ pub struct BatchValues {
     pub static_width: usize,
 }
 
+impl BatchValues {
+    /// The batch as tensors on `device`.
+    pub fn into_batch(self, lags: usize, device: &Device) -> Batch {
+        let b = self.target.len();
+        let tensor = |data: Vec<f32>| Tensor::<1>::from_floats(data.as_slice(), device);
+        Batch {
+            inputs: super::tide::Batch {
+                lookback: tensor(self.lookback).reshape([b, lags]),
+                past: tensor(self.past).reshape([b, lags, self.past_width]),
+                future: tensor(self.future).reshape([b, lags + 1, self.future_width]),
+                statics: tensor(self.statics).reshape([b, self.static_width]),
+            },
+            target: tensor(self.target).reshape([b, 1]),
+            weight: tensor(self.weight).reshape([b, 1]),
+        }
+    }
+}
+
 /// Builds every covariate. `scaler` is fitted by the caller on the training months.
 pub fn build(history: &History, scaler: LogMinMax, span: usize, optional: Optional) -> Features {
     Features::build_with_columns(history, scaler, span, &static_columns(history), optional)
@@ -240,19 +258,7 @@ impl Features {
 
     /// Assembles tensors for `samples`. Input months before the history are zero sales.
     pub fn batch(&self, samples: &[Sample], lags: usize, device: &Device) -> Batch {
-        let b = samples.len();
-        let v = self.batch_values(samples, lags);
-        let tensor = |data: Vec<f32>| Tensor::<1>::from_floats(data.as_slice(), device);
-        Batch {
-            inputs: super::tide::Batch {
-                lookback: tensor(v.lookback).reshape([b, lags]),
-                past: tensor(v.past).reshape([b, lags, v.past_width]),
-                future: tensor(v.future).reshape([b, lags + 1, v.future_width]),
-                statics: tensor(v.statics).reshape([b, v.static_width]),
-            },
-            target: tensor(v.target).reshape([b, 1]),
-            weight: tensor(v.weight).reshape([b, 1]),
-        }
+        self.batch_values(samples, lags).into_batch(lags, device)
     }
 
     /// The values of [`Features::batch`]'s tensors, row-major, for the CPU training step

@@ -96,10 +96,8 @@ pub fn fit_with(
     } = *plan;
     let plain = plain.clone();
     let device = plain.clone().autodiff();
-    device.seed(training.seed);
-    plain.seed(training.seed);
     let mut rng = StdRng::seed_from_u64(training.seed);
-    let initial = Tide::new(plan.model, plan.widths, &device);
+    let initial = Tide::seeded(plan.model, plan.widths, &device, training.seed);
     let mut stepper = Stepper::new(plan, engine, initial, device)?;
     let mut order: Vec<usize> = (0..samples.len()).collect();
     let mut step = 0usize;

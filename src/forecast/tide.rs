@@ -119,8 +119,40 @@ pub struct Batch {
     pub statics: Tensor<2>,
 }
 
+/// burn-flex draws every initial weight from one process-wide generator, and burn draws
+/// a parameter's weights lazily, when it is first read. So seeding, drawing and reading
+/// must not interleave with another model's: `tune` trains several at once, and a
+/// model's first weights depended on what the others drew meanwhile.
+static INITIALISING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Tide {
+    /// A model with freshly drawn weights (for a stored model, what its record replaces).
     pub fn new(config: &ModelConfig, widths: Widths, device: &Device) -> Self {
+        let _alone = INITIALISING.lock().unwrap_or_else(|e| e.into_inner());
+        Self::build(config, widths, device).drawn()
+    }
+
+    /// A model whose initial weights depend on `seed` alone, whatever else the process
+    /// is drawing at the same time.
+    pub fn seeded(config: &ModelConfig, widths: Widths, device: &Device, seed: u64) -> Self {
+        let _alone = INITIALISING.lock().unwrap_or_else(|e| e.into_inner());
+        device.seed(seed);
+        Self::build(config, widths, device).drawn()
+    }
+
+    /// Every parameter read once, in visit order, so that its weights are drawn now.
+    fn drawn(self) -> Self {
+        struct Draw;
+        impl burn::module::ModuleVisitor for Draw {
+            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+                let _ = param.val();
+            }
+        }
+        self.visit(&mut Draw);
+        self
+    }
+
+    fn build(config: &ModelConfig, widths: Widths, device: &Device) -> Self {
         let Widths {
             lags,
             past,
@@ -350,6 +382,50 @@ mod tests {
             statics: Tensor::zeros([3, 55], &device),
         };
         assert_eq!(model.forward(batch).dims(), [3, 5]);
+    }
+
+    /// Models initialised from the same seed on several threads at once all get the
+    /// weights a lone one gets (burn-flex's generator is one for the whole process).
+    #[test]
+    fn a_seed_gives_the_same_weights_while_other_threads_draw() {
+        let config = ModelConfig {
+            hidden_size: 8,
+            decoder_output_dim: 2,
+            ..ModelConfig::default()
+        };
+        let widths = Widths {
+            lags: 3,
+            past: 4,
+            future: 2,
+            statics: 3,
+            quantiles: 3,
+        };
+        let device = Device::flex();
+        let layout = crate::forecast::native::Layout::new(&config, widths);
+        let want = layout
+            .read(&Tide::seeded(&config, widths, &device, 7))
+            .unwrap();
+        std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..4)
+                .map(|k| {
+                    let (config, device, want, layout) = (&config, &device, &want, &layout);
+                    scope.spawn(move || {
+                        for round in 0..25 {
+                            let seed = if k % 2 == 0 { 7 } else { 1000 + round };
+                            let got = layout
+                                .read(&Tide::seeded(config, widths, device, seed))
+                                .unwrap();
+                            if seed == 7 {
+                                assert_eq!(&got, want, "thread {k}, round {round}");
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for racer in racers {
+                racer.join().unwrap();
+            }
+        });
     }
 
     #[test]

@@ -51,5 +51,8 @@ mod tests {
         for (i, worker) in out {
             assert_eq!(worker, i % 3, "item {i}");
         }
+        // Fewer items than workers: the idle worker takes none.
+        let two = pool.install(|| on_each(vec![10, 20], |x: i32| x + 1));
+        assert_eq!(two, [11, 21]);
     }
 }

@@ -43,43 +43,19 @@ fn values(rows: usize) -> BatchValues {
     }
 }
 
-fn tensors(
-    v: &BatchValues,
-    device: &Device,
-) -> (crate::forecast::tide::Batch, Tensor<2>, Tensor<2>) {
-    let Widths {
-        lags,
-        past,
-        future,
-        statics,
-        ..
-    } = widths();
-    let rows = v.target.len();
-    let t = |data: &[f32]| Tensor::<1>::from_floats(data, device);
-    (
-        crate::forecast::tide::Batch {
-            lookback: t(&v.lookback).reshape([rows, lags]),
-            past: t(&v.past).reshape([rows, lags, past]),
-            future: t(&v.future).reshape([rows, lags + 1, future]),
-            statics: t(&v.statics).reshape([rows, statics]),
-        },
-        t(&v.target).reshape([rows, 1]),
-        t(&v.weight).reshape([rows, 1]),
-    )
-}
-
 /// burn's loss share and gradients (layout order) for the rows `offset..offset + rows`
 /// of a batch of `total`.
 fn burns(
     model: &Tide,
     config: &ModelConfig,
-    v: &BatchValues,
+    v: BatchValues,
     offset: usize,
     total: usize,
 ) -> (f64, Vec<f32>) {
     let device = Device::flex().autodiff();
-    let (inputs, target, weight) = tensors(v, &device);
     let rows = v.target.len();
+    let batch = v.into_batch(widths().lags, &device);
+    let (inputs, target, weight) = (batch.inputs, batch.target, batch.weight);
     let mut dropout = Dropout::new(config.dropout, 11, 7, offset, rows);
     let output = model.forward_train(inputs, &mut dropout);
     let lambda = quantile_weights(&config.quantiles, 0.754, 1.39);
@@ -124,9 +100,8 @@ fn ours(
 /// Each parameter tensor's gradient agrees with burn's to 1e-4 of its largest entry.
 fn assert_same(config: &ModelConfig, offset: usize, rows: usize, total: usize) {
     let device = Device::flex().autodiff();
-    device.seed(5);
-    let model = Tide::new(config, widths(), &device);
-    let (want_value, want) = burns(&model, config, &values(rows), offset, total);
+    let model = Tide::seeded(config, widths(), &device, 5);
+    let (want_value, want) = burns(&model, config, values(rows), offset, total);
     let (value, got) = ours(&model, config, values(rows), offset, total);
     assert!(
         (value - want_value).abs() <= 1e-5 * want_value.abs().max(1e-3),
@@ -342,8 +317,9 @@ fn a_nan_weight_shows_in_the_loss() {
     let config = small();
     let layout = Layout::new(&config, widths());
     let device = Device::flex();
-    device.seed(5);
-    let mut params = layout.read(&Tide::new(&config, widths(), &device)).unwrap();
+    let mut params = layout
+        .read(&Tide::seeded(&config, widths(), &device, 5))
+        .unwrap();
     let first = layout.blocks[0].dense;
     params[first.weight] = f32::NAN;
     let lambda = quantile_weights(&config.quantiles, 0.754, 1.39);
