@@ -119,7 +119,7 @@ pub struct Batch {
     pub statics: Tensor<2>,
 }
 
-/// burn-flex draws every initial weight from one process-wide generator, and burn draws
+/// burn's CPU (and GPU) backends draw every initial weight from one process-wide generator, and burn draws
 /// a parameter's weights lazily, when it is first read. So seeding, drawing and reading
 /// must not interleave with another model's: `tune` trains several at once, and a
 /// model's first weights depended on what the others drew meanwhile.
@@ -405,12 +405,20 @@ mod tests {
         let want = layout
             .read(&Tide::seeded(&config, widths, &device, 7))
             .unwrap();
+        // Deterministically: the generator reseeded between creating a model and first
+        // reading its weights (burn draws them lazily) changes nothing.
+        let model = Tide::seeded(&config, widths, &device, 7);
+        device.seed(99);
+        assert_eq!(layout.read(&model).unwrap(), want);
+        let start = std::sync::Barrier::new(4);
         std::thread::scope(|scope| {
             let racers: Vec<_> = (0..4)
                 .map(|k| {
                     let (config, device, want, layout) = (&config, &device, &want, &layout);
+                    let start = &start;
                     scope.spawn(move || {
                         for round in 0..25 {
+                            start.wait();
                             let seed = if k % 2 == 0 { 7 } else { 1000 + round };
                             let got = layout
                                 .read(&Tide::seeded(config, widths, device, seed))

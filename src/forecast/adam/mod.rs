@@ -357,9 +357,8 @@ mod tests {
     #[test]
     fn steps_like_burns_adam() {
         let device = Device::flex().autodiff();
-        device.seed(3);
         let (config, widths) = tiny();
-        let start = Tide::new(&config, widths, &device);
+        let start = Tide::seeded(&config, widths, &device, 3);
         let initial = weights(&start);
         let grads_of = |model: &Tide, k: usize| {
             let loss = model
