@@ -88,7 +88,6 @@ pub fn fit_with(
     engine: Engine,
 ) -> Result<Fitted> {
     let Plan {
-        samples,
         training,
         epochs,
         phase,
@@ -96,39 +95,27 @@ pub fn fit_with(
     } = *plan;
     let plain = plain.clone();
     let device = plain.clone().autodiff();
-    let mut rng = StdRng::seed_from_u64(training.seed);
     let initial = Tide::seeded(plan.model, plan.widths, &device, training.seed);
-    let mut stepper = Stepper::new(plan, engine, initial, device)?;
-    let mut order: Vec<usize> = (0..samples.len()).collect();
-    let mut step = 0usize;
-    let mut best: Option<(f64, usize, Tide)> = None;
-    let mut since_best = 0usize;
-    let mut last_train_loss = f64::NAN;
-    let mut windows_seen = 0usize;
-    let started = Instant::now();
-    let mut epochs_run = 0;
-    let mut batch_samples = Vec::with_capacity(training.batch_size);
-    let mut schedule = Schedule::new(training, epochs, phase);
+    let mut run = Epochs {
+        stepper: Stepper::new(plan, engine, initial, device)?,
+        schedule: Schedule::new(training, epochs, phase),
+        rng: StdRng::seed_from_u64(training.seed),
+        order: (0..plan.samples.len()).collect(),
+        batch: Vec::with_capacity(training.batch_size),
+        step: 0,
+    };
+    let mut stopping = EarlyStopping::new(training);
     let mut averager = super::swa::Averager::default();
+    let mut last_train_loss = f64::NAN;
+    let mut epochs_run = 0;
+    let started = Instant::now();
     for epoch in 1..=epochs {
-        order.shuffle(&mut rng);
-        let (mut loss_sum, mut loss_weight) = (0.0, 0.0);
-        for chunk in order.chunks(training.batch_size) {
-            batch_samples.clear();
-            batch_samples.extend(chunk.iter().map(|&k| samples[k]));
-            let rate = schedule.rate(step, epoch);
-            let value = stepper.step(plan, &batch_samples, step, rate)?;
-            loss_sum += value * chunk.len() as f64;
-            loss_weight += chunk.len() as f64;
-            step += 1;
-        }
-        windows_seen += samples.len();
+        last_train_loss = run.epoch(plan, epoch)?;
         epochs_run = epoch;
-        let current = stepper.model()?;
-        if schedule.averaging(epoch) {
+        let current = run.stepper.model()?;
+        if run.schedule.averaging(epoch) {
             averager.add(&current)?;
         }
-        last_train_loss = loss_sum / loss_weight.max(1.0);
         let valid_loss = match plan.validation {
             Some(v) => Some(validation_loss(plan, &current, v, &plain)?),
             None => None,
@@ -141,26 +128,13 @@ pub fn fit_with(
             valid_loss,
             seconds: started.elapsed().as_secs_f64(),
         });
-        match valid_loss {
-            Some(v) => {
-                let improved = best
-                    .as_ref()
-                    .is_none_or(|(b, _, _)| v < b - training.min_delta);
-                if improved {
-                    best = Some((v, epoch, current));
-                    since_best = 0;
-                } else {
-                    since_best += 1;
-                    if since_best >= training.patience {
-                        break;
-                    }
-                }
-            }
-            None => best = Some((f64::NAN, epoch, current)),
+        if stopping.stop_after(epoch, valid_loss, current) {
+            break;
         }
     }
-    let (best_valid_loss, best_epoch, mut best_model) =
-        best.ok_or_else(|| anyhow::anyhow!("no epoch ran"))?;
+    let (best_valid_loss, best_epoch, mut best_model) = stopping
+        .best
+        .ok_or_else(|| anyhow::anyhow!("no epoch ran"))?;
     if averager.count() > 0 {
         best_model = averager.apply(best_model)?;
     }
@@ -177,9 +151,77 @@ pub fn fit_with(
         best_valid_loss,
         last_train_loss,
         epochs_run,
-        windows_seen,
+        windows_seen: epochs_run * plan.samples.len(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The state that runs from epoch to epoch: the weights, the learning-rate schedule,
+/// the shuffle and the step count (which the schedule and the dropout masks follow).
+struct Epochs<'a> {
+    stepper: Stepper,
+    schedule: Schedule<'a>,
+    rng: StdRng,
+    order: Vec<usize>,
+    batch: Vec<Sample>,
+    step: usize,
+}
+
+impl Epochs<'_> {
+    /// One pass over the shuffled samples in batches; the mean training loss per window.
+    fn epoch(&mut self, plan: &Plan, epoch: usize) -> Result<f64> {
+        self.order.shuffle(&mut self.rng);
+        let (mut loss_sum, mut loss_weight) = (0.0, 0.0);
+        for chunk in self.order.chunks(plan.training.batch_size) {
+            self.batch.clear();
+            self.batch.extend(chunk.iter().map(|&k| plan.samples[k]));
+            let rate = self.schedule.rate(self.step, epoch);
+            let value = self.stepper.step(plan, &self.batch, self.step, rate)?;
+            loss_sum += value * chunk.len() as f64;
+            loss_weight += chunk.len() as f64;
+            self.step += 1;
+        }
+        Ok(loss_sum / f64::max(loss_weight, 1.0))
+    }
+}
+
+/// The best epoch by validation loss (the latest, without a validation set), and when
+/// to stop: `patience` epochs in a row that did not beat it by `min_delta`.
+struct EarlyStopping {
+    best: Option<(f64, usize, Tide)>,
+    since_best: usize,
+    min_delta: f64,
+    patience: usize,
+}
+
+impl EarlyStopping {
+    fn new(training: &TrainingConfig) -> Self {
+        Self {
+            best: None,
+            since_best: 0,
+            min_delta: training.min_delta,
+            patience: training.patience,
+        }
+    }
+
+    /// Records `epoch`'s model; true when training should stop.
+    fn stop_after(&mut self, epoch: usize, valid_loss: Option<f64>, model: Tide) -> bool {
+        let Some(v) = valid_loss else {
+            self.best = Some((f64::NAN, epoch, model));
+            return false;
+        };
+        let improved = self
+            .best
+            .as_ref()
+            .is_none_or(|(b, _, _)| v < b - self.min_delta);
+        if improved {
+            self.best = Some((v, epoch, model));
+            self.since_best = 0;
+            return false;
+        }
+        self.since_best += 1;
+        self.since_best >= self.patience
+    }
 }
 
 /// How a run moves its weights: burn's autodiff with [`Adam`] (any architecture, any

@@ -7,7 +7,7 @@
 //! seed give the same forecast.
 
 use super::covariates;
-use super::dataset::{self, Features};
+use super::dataset::{self, Features, Sample};
 use super::metrics::Evaluation;
 use super::scaler::LogMinMax;
 use super::tide::Widths;
@@ -316,23 +316,7 @@ fn phase_one(
         None
     };
     let whole_copies = if model.whole_copies {
-        let blended: Vec<Vec<f64>> = valid
-            .iter()
-            .zip(forecasts)
-            .map(|(s, q)| {
-                let (i, target) = (s.product as usize, s.target as usize);
-                Adjustments {
-                    blend: blend.as_ref(),
-                    whole_copies: None,
-                }
-                .apply(history, i, target, q, &model.quantiles)
-            })
-            .collect();
-        let actuals: Vec<f64> = valid
-            .iter()
-            .map(|s| history.units[history.at(s.product as usize, s.target as usize)])
-            .collect();
-        WholeCopies::choose(&actuals, &blended, &model.quantiles)
+        choose_whole_copies(history, &valid, forecasts, blend.as_ref(), &model.quantiles)
     } else {
         None
     };
@@ -345,6 +329,34 @@ fn phase_one(
         whole_copies,
         windows: train.len(),
     })
+}
+
+/// Whole copies for the held-out month's forecasts (`forecasts`, one row of quantiles
+/// per sample of `valid`) after the blend, if they score better there.
+fn choose_whole_copies(
+    history: &History,
+    valid: &[Sample],
+    forecasts: Vec<Vec<f64>>,
+    blend: Option<&Blend>,
+    quantiles: &[f64],
+) -> Option<WholeCopies> {
+    let blended: Vec<Vec<f64>> = valid
+        .iter()
+        .zip(forecasts)
+        .map(|(s, q)| {
+            let (i, target) = (s.product as usize, s.target as usize);
+            Adjustments {
+                blend,
+                whole_copies: None,
+            }
+            .apply(history, i, target, q, quantiles)
+        })
+        .collect();
+    let actuals: Vec<f64> = valid
+        .iter()
+        .map(|s| history.units[history.at(s.product as usize, s.target as usize)])
+        .collect();
+    WholeCopies::choose(&actuals, &blended, quantiles)
 }
 
 struct PhaseTwo {

@@ -56,52 +56,9 @@ impl FlatAdam {
         self.time += 1;
         self.first.resize(len, 0.0);
         self.second.resize(len, 0.0);
-        let pieces: Vec<(usize, std::ops::Range<usize>)> = segments
-            .iter()
-            .enumerate()
-            .flat_map(|(k, s)| {
-                (s.start..s.end)
-                    .step_by(PIECE)
-                    .map(move |at| (k, at..(at + PIECE).min(s.end)))
-            })
-            .collect();
+        let pieces = pieces(segments);
         let groups = groups(&pieces, rayon::current_num_threads());
-        // Each worker adds up its pieces of the gradient into the buffer of the shard it
-        // computed itself (worker k ran shard k), so only the other shards' values cross
-        // between cores (with every sum in shard 0's buffer, the other workers also had to
-        // take shard 0's lines from its core before writing them).
-        let shards = parts.len();
-        let mut slices: Vec<_> = parts
-            .iter_mut()
-            .map(|part| split(part, &pieces).into_iter())
-            .collect();
-        let owners = groups
-            .iter()
-            .enumerate()
-            .flat_map(|(worker, &n)| std::iter::repeat_n(worker % shards, n));
-        let mut sums = Vec::with_capacity(pieces.len());
-        for owner in owners {
-            // Every shard's slice of this piece, in shard order (`split` gives one per piece).
-            let mut piece: Vec<&mut [f32]> = slices.iter_mut().filter_map(Iterator::next).collect();
-            assert_eq!(piece.len(), shards, "a shard's gradient is missing a piece");
-            let own = piece.remove(owner);
-            let others: Vec<&[f32]> = piece.into_iter().map(|s| &*s).collect();
-            sums.push((own, owner, others));
-        }
-        assert_eq!(sums.len(), pieces.len(), "a piece has no worker");
-        let squares: Vec<(f32, &mut [f32])> =
-            on_each(grouped(sums.into_iter(), &groups), |group| {
-                group
-                    .into_iter()
-                    .map(|(own, owner, others)| {
-                        add_in_order(own, owner, &others);
-                        (sum_of_squares(own), own)
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .into_iter()
-            .flatten()
-            .collect();
+        let squares = summed(parts, &pieces, &groups);
         let mut norms = vec![0.0f32; segments.len()];
         for ((k, _), (square, _)) in pieces.iter().zip(&squares) {
             norms[*k] += square;
@@ -120,6 +77,64 @@ impl FlatAdam {
             }
         });
     }
+}
+
+/// The pieces: each segment cut into runs of at most [`PIECE`] weights, with the index of
+/// the segment (tensor) each belongs to.
+fn pieces(segments: &[std::ops::Range<usize>]) -> Vec<(usize, std::ops::Range<usize>)> {
+    segments
+        .iter()
+        .enumerate()
+        .flat_map(|(k, s)| {
+            (s.start..s.end)
+                .step_by(PIECE)
+                .map(move |at| (k, at..(at + PIECE).min(s.end)))
+        })
+        .collect()
+}
+
+/// Every piece's gradient summed over the shards (`parts`), in shard order, each worker
+/// taking its `groups` of pieces; each piece's sum of squares and the slice holding its sum.
+fn summed<'a>(
+    parts: &'a mut [Vec<f32>],
+    pieces: &[(usize, std::ops::Range<usize>)],
+    groups: &[usize],
+) -> Vec<(f32, &'a mut [f32])> {
+    // Each worker adds up its pieces of the gradient into the buffer of the shard it
+    // computed itself (worker k ran shard k), so only the other shards' values cross
+    // between cores (with every sum in shard 0's buffer, the other workers also had to
+    // take shard 0's lines from its core before writing them).
+    let shards = parts.len();
+    let mut slices: Vec<_> = parts
+        .iter_mut()
+        .map(|part| split(part, pieces).into_iter())
+        .collect();
+    let owners = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(worker, &n)| std::iter::repeat_n(worker % shards, n));
+    let mut sums = Vec::with_capacity(pieces.len());
+    for owner in owners {
+        // Every shard's slice of this piece, in shard order (`split` gives one per piece).
+        let mut piece: Vec<&mut [f32]> = slices.iter_mut().filter_map(Iterator::next).collect();
+        assert_eq!(piece.len(), shards, "a shard's gradient is missing a piece");
+        let own = piece.remove(owner);
+        let others: Vec<&[f32]> = piece.into_iter().map(|s| &*s).collect();
+        sums.push((own, owner, others));
+    }
+    assert_eq!(sums.len(), pieces.len(), "a piece has no worker");
+    on_each(grouped(sums.into_iter(), groups), |group| {
+        group
+            .into_iter()
+            .map(|(own, owner, others)| {
+                add_in_order(own, owner, &others);
+                (sum_of_squares(own), own)
+            })
+            .collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// `own`, which holds shard `position`'s gradient, replaced by the sum of all shards'

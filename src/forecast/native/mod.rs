@@ -84,7 +84,7 @@ impl Loss {
 pub fn shard_gradient(
     layout: &Layout,
     params: &[f32],
-    batch: BatchValues,
+    mut batch: BatchValues,
     loss: &Loss,
     total: usize,
     dropout: &mut Dropout,
@@ -110,36 +110,28 @@ pub fn shard_gradient(
     // The past covariates, projected month by month: one row per (sample, month).
     let (past_tape, projected) = match &layout.past_projection {
         Some(block) => {
-            let (tape, y) = block_forward(params, block, batch.past, rows * lags, dropout);
+            let past = std::mem::take(&mut batch.past);
+            let (tape, y) = block_forward(params, block, past, rows * lags, dropout);
             (Some(tape), y)
         }
-        None => (None, batch.past),
+        None => (None, std::mem::take(&mut batch.past)),
     };
-    let (past_cols, future_cols) = (lags * layout.past_width, (lags + 1) * future);
-    let mut x = Vec::with_capacity(rows * layout.encoder_input());
-    for r in 0..rows {
-        x.extend_from_slice(&batch.lookback[r * lags..][..lags]);
-        x.extend_from_slice(&projected[r * past_cols..][..past_cols]);
-        x.extend_from_slice(&batch.future[r * future_cols..][..future_cols]);
-        x.extend_from_slice(&batch.statics[r * statics..][..statics]);
-    }
+    let mut x = encoder_input(layout, &batch, &projected);
     let mut tapes = Vec::with_capacity(layout.blocks.len());
     for block in &layout.blocks {
         let (tape, y) = block_forward(params, block, x, rows, dropout);
         tapes.push(tape);
         x = y;
     }
-    // The temporal decoder sees the decoding and the target month's calendar.
     let decoded = layout.temporal_decoder.dense.input - future;
-    let mut temporal_input = Vec::with_capacity(rows * (decoded + future));
-    for r in 0..rows {
-        temporal_input.extend_from_slice(&x[r * decoded..][..decoded]);
-        temporal_input
-            .extend_from_slice(&batch.future[r * future_cols + lags * future..][..future]);
-    }
     let temporal = &layout.temporal_decoder;
-    let (temporal_tape, mut forecast) =
-        block_forward(params, temporal, temporal_input, rows, dropout);
+    let (temporal_tape, mut forecast) = block_forward(
+        params,
+        temporal,
+        temporal_input(&x, &batch, lags, future),
+        rows,
+        dropout,
+    );
     let skip = layout.lookback_skip;
     linear(params, skip, &batch.lookback, rows, &mut forecast, true);
     debug_assert_eq!(forecast.len(), rows * quantiles);
@@ -157,10 +149,46 @@ pub fn shard_gradient(
         }
     }
     if let (Some(block), Some(tape)) = (&layout.past_projection, past_tape) {
+        let past_cols = lags * layout.past_width;
         let d_projected = columns(&d, layout.encoder_input(), lags..lags + past_cols);
         block_backward(params, grads, block, tape, &d_projected, false);
     }
     Ok(value)
+}
+
+/// The encoder's input, row by row: the lookback, the projected past covariates, the
+/// future covariates of every month and the static columns.
+fn encoder_input(layout: &Layout, batch: &BatchValues, projected: &[f32]) -> Vec<f32> {
+    let Widths {
+        lags,
+        future,
+        statics,
+        ..
+    } = layout.widths;
+    let (past_cols, future_cols) = (lags * layout.past_width, (lags + 1) * future);
+    let rows = batch.target.len();
+    let mut x = Vec::with_capacity(rows * layout.encoder_input());
+    for r in 0..rows {
+        x.extend_from_slice(&batch.lookback[r * lags..][..lags]);
+        x.extend_from_slice(&projected[r * past_cols..][..past_cols]);
+        x.extend_from_slice(&batch.future[r * future_cols..][..future_cols]);
+        x.extend_from_slice(&batch.statics[r * statics..][..statics]);
+    }
+    x
+}
+
+/// The temporal decoder's input: each row's decoding (`decoded`, row-major) and the
+/// target month's future covariates.
+fn temporal_input(decoded: &[f32], batch: &BatchValues, lags: usize, future: usize) -> Vec<f32> {
+    let rows = batch.target.len();
+    let width = decoded.len() / rows.max(1);
+    let future_cols = (lags + 1) * future;
+    let mut input = Vec::with_capacity(rows * (width + future));
+    for r in 0..rows {
+        input.extend_from_slice(&decoded[r * width..][..width]);
+        input.extend_from_slice(&batch.future[r * future_cols + lags * future..][..future]);
+    }
+    input
 }
 
 /// The columns `keep` of a row-major matrix `width` wide.
