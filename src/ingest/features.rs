@@ -101,7 +101,50 @@ pub fn reconstruct(
     saturation: u32,
 ) -> Reconstruction {
     let days = window.days();
-    let n_products = product_price.len();
+    let (events, end_stock) = events(rows, product_of_row, window, product_price.len());
+    let months: Vec<(Month, usize, usize)> = Month::range(window.first, window.last)
+        .filter_map(|month| {
+            let a = window.day_index(month.first_day()).max(0) as usize;
+            let b = (window.day_index(month.last_day()) as usize).min(days.checked_sub(1)?);
+            (a <= b).then_some((month, a, b))
+        })
+        .collect();
+    let mut daily = Daily::new(days);
+    let mut monthly = Vec::new();
+    let mut negative = Vec::new();
+    let mut next = 0;
+    for (product, &end) in (0u32..).zip(&end_stock) {
+        let begin = next;
+        while next < events.len() && events[next].product == product {
+            next += 1;
+        }
+        daily.fill(&events[begin..next], end);
+        if let Some(d) = (0..days).find(|&d| daily.start[d] < 0) {
+            negative.push((
+                product,
+                window.first.first_day() + chrono::Duration::days(d as i64),
+            ));
+        }
+        let price = product_price[product as usize];
+        monthly.extend(
+            months
+                .iter()
+                .filter_map(|&(month, a, b)| daily.month(product, month, a..=b, saturation, price)),
+        );
+        daily.clear(&events[begin..next]);
+    }
+    Reconstruction { monthly, negative }
+}
+
+/// Each row's arrival and sale inside the window as events, sorted by product and day,
+/// and each product's copies on the shelf at the snapshot.
+fn events(
+    rows: &[ParsedRow],
+    product_of_row: &[u32],
+    window: &Window,
+    n_products: usize,
+) -> (Vec<Event>, Vec<i64>) {
+    let days = window.days();
     let mut end_stock = vec![0i64; n_products];
     let mut events: Vec<Event> = Vec::with_capacity(rows.len() * 2);
     for (row, &product) in rows.iter().zip(product_of_row) {
@@ -135,100 +178,115 @@ pub fn reconstruct(
         }
     }
     events.sort_unstable_by_key(|e| (e.product, e.day));
+    (events, end_stock)
+}
 
-    let months: Vec<(Month, usize, usize)> = Month::range(window.first, window.last)
-        .filter_map(|month| {
-            let a = window.day_index(month.first_day()).max(0) as usize;
-            let b = (window.day_index(month.last_day()) as usize).min(days.checked_sub(1)?);
-            (a <= b).then_some((month, a, b))
-        })
-        .collect();
+/// One product's days in the window: copies sold, arrived and money taken each day, and
+/// the stock at the start of each day (`start[days]`: at the snapshot). Reused from
+/// product to product; `clear` resets only the days its events touched.
+struct Daily {
+    sold: Vec<u32>,
+    arrived: Vec<u32>,
+    revenue: Vec<f64>,
+    start: Vec<i64>,
+}
 
-    let mut sold = vec![0u32; days];
-    let mut arrived = vec![0u32; days];
-    let mut revenue = vec![0f64; days];
-    let mut start = vec![0i64; days + 1];
-    let mut monthly = Vec::new();
-    let mut negative = Vec::new();
-    let mut next = 0;
-    for product in 0..n_products as u32 {
-        let begin = next;
-        while next < events.len() && events[next].product == product {
-            let e = events[next];
-            sold[e.day as usize] += e.sold;
-            arrived[e.day as usize] += e.arrived;
-            revenue[e.day as usize] += e.revenue;
-            next += 1;
-        }
-        start[days] = end_stock[product as usize];
-        for d in (0..days).rev() {
-            start[d] = start[d + 1] + sold[d] as i64 - arrived[d] as i64;
-        }
-        if let Some(d) = (0..days).find(|&d| start[d] < 0) {
-            negative.push((
-                product,
-                window.first.first_day() + chrono::Duration::days(d as i64),
-            ));
-        }
-        for &(month, a, b) in &months {
-            let mut in_stock_days = 0u32;
-            let mut confidence = 0f64;
-            let (mut units, mut arrivals, mut money) = (0u32, 0u32, 0f64);
-            for d in a..=b {
-                let on_hand = start[d] + arrived[d] as i64;
-                if on_hand > 0 {
-                    in_stock_days += 1;
-                }
-                confidence += on_hand.clamp(0, saturation as i64) as f64 / saturation as f64;
-                units += sold[d];
-                arrivals += arrived[d];
-                money += revenue[d];
-            }
-            // A row only for a month the product was on the shelf, sold or arrived in. A
-            // month sold out from start to end has no row, as before a launch: the model
-            // reads a missing row as no stock and no sales, exactly what such a row would
-            // say. Deciding per month keeps stored rows independent of how months were
-            // grouped into uploads (a month uploaded alone only sees its own activity).
-            if in_stock_days == 0 && units == 0 && arrivals == 0 {
-                continue;
-            }
-            let observed_days = (b - a + 1) as u32;
-            let mean_sales_units = if in_stock_days > 0 {
-                units as f64 / in_stock_days as f64
-            } else {
-                0.0
-            };
-            let price = if units > 0 {
-                money / units as f64
-            } else {
-                product_price[product as usize]
-            };
-            let lost_sales_units = (observed_days - in_stock_days) as f64 * mean_sales_units;
-            monthly.push(MonthlyFeatures {
-                product,
-                month,
-                units_sold: units,
-                arrivals,
-                stock_start: start[a],
-                stock_end: start[b + 1],
-                observed_days,
-                in_stock_days,
-                availability: in_stock_days as f64 / observed_days as f64,
-                confidence: confidence / observed_days as f64,
-                mean_sales_units,
-                mean_sales_rub: mean_sales_units * price,
-                lost_sales_units,
-                lost_sales_rub: lost_sales_units * price,
-                revenue_rub: money,
-            });
-        }
-        for e in &events[begin..next] {
-            sold[e.day as usize] = 0;
-            arrived[e.day as usize] = 0;
-            revenue[e.day as usize] = 0.0;
+impl Daily {
+    fn new(days: usize) -> Self {
+        Self {
+            sold: vec![0; days],
+            arrived: vec![0; days],
+            revenue: vec![0.0; days],
+            start: vec![0; days + 1],
         }
     }
-    Reconstruction { monthly, negative }
+
+    /// The product's `events` added up by day, and its stock walked back from `end`, the
+    /// copies on the shelf at the snapshot.
+    fn fill(&mut self, events: &[Event], end: i64) {
+        for e in events {
+            self.sold[e.day as usize] += e.sold;
+            self.arrived[e.day as usize] += e.arrived;
+            self.revenue[e.day as usize] += e.revenue;
+        }
+        let days = self.sold.len();
+        self.start[days] = end;
+        for d in (0..days).rev() {
+            self.start[d] = self.start[d + 1] + self.sold[d] as i64 - self.arrived[d] as i64;
+        }
+    }
+
+    fn clear(&mut self, events: &[Event]) {
+        for e in events {
+            self.sold[e.day as usize] = 0;
+            self.arrived[e.day as usize] = 0;
+            self.revenue[e.day as usize] = 0.0;
+        }
+    }
+
+    /// The month's features over its `days` in the window; `None` when the product was
+    /// neither on the shelf nor sold nor arrived in it. `list_price` prices lost sales in a
+    /// month without sales.
+    fn month(
+        &self,
+        product: u32,
+        month: Month,
+        days: std::ops::RangeInclusive<usize>,
+        saturation: u32,
+        list_price: f64,
+    ) -> Option<MonthlyFeatures> {
+        let (a, b) = (*days.start(), *days.end());
+        let mut in_stock_days = 0u32;
+        let mut confidence = 0f64;
+        let (mut units, mut arrivals, mut money) = (0u32, 0u32, 0f64);
+        for d in days {
+            let on_hand = self.start[d] + self.arrived[d] as i64;
+            if on_hand > 0 {
+                in_stock_days += 1;
+            }
+            confidence += on_hand.clamp(0, saturation as i64) as f64 / saturation as f64;
+            units += self.sold[d];
+            arrivals += self.arrived[d];
+            money += self.revenue[d];
+        }
+        // A row only for a month the product was on the shelf, sold or arrived in. A
+        // month sold out from start to end has no row, as before a launch: the model
+        // reads a missing row as no stock and no sales, exactly what such a row would
+        // say. Deciding per month keeps stored rows independent of how months were
+        // grouped into uploads (a month uploaded alone only sees its own activity).
+        if in_stock_days == 0 && units == 0 && arrivals == 0 {
+            return None;
+        }
+        let observed_days = (b - a + 1) as u32;
+        let mean_sales_units = if in_stock_days > 0 {
+            units as f64 / in_stock_days as f64
+        } else {
+            0.0
+        };
+        let price = if units > 0 {
+            money / units as f64
+        } else {
+            list_price
+        };
+        let lost_sales_units = (observed_days - in_stock_days) as f64 * mean_sales_units;
+        Some(MonthlyFeatures {
+            product,
+            month,
+            units_sold: units,
+            arrivals,
+            stock_start: self.start[a],
+            stock_end: self.start[b + 1],
+            observed_days,
+            in_stock_days,
+            availability: in_stock_days as f64 / observed_days as f64,
+            confidence: confidence / observed_days as f64,
+            mean_sales_units,
+            mean_sales_rub: mean_sales_units * price,
+            lost_sales_units,
+            lost_sales_rub: lost_sales_units * price,
+            revenue_rub: money,
+        })
+    }
 }
 
 #[cfg(test)]

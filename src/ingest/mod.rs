@@ -92,53 +92,9 @@ pub fn plan_upload(
     progress: Progress,
 ) -> Result<UploadPlan> {
     let read = files::read_all(request, progress)?;
-    let mut seen: HashMap<&str, &Path> = HashMap::new();
-    for file in &read {
-        if let Some(other) = seen.insert(&file.source.sha256, &file.source.path) {
-            return Err(InputError::new(format!(
-                "{} and {} have identical content; each export may be given once",
-                other.display(),
-                file.source.path.display()
-            ))
-            .into());
-        }
-    }
-    let problems: Vec<String> = read
-        .iter()
-        .flat_map(|f| f.problems.iter().cloned())
-        .collect();
-    if !problems.is_empty() {
-        return Err(InputError::many(
-            &format!(
-                "{} cell(s) cannot be read; nothing was stored",
-                problems.len()
-            ),
-            &problems,
-        )
-        .into());
-    }
-    let mut warnings = Vec::new();
-    if read[0].source.rows_read == 0 {
-        warnings.push(format!(
-            "{}: the stock snapshot has no rows: the shelf is recorded as empty",
-            read[0].source.path.display()
-        ));
-    } else if !read[0].has_copies_column {
-        warnings.push(format!(
-            "{}: no «Экземпляры» column; every row counted as one copy",
-            read[0].source.path.display()
-        ));
-    }
-    let mut dropped: BTreeMap<DropReason, usize> = BTreeMap::new();
-    let mut files = Vec::with_capacity(read.len());
-    let mut all_rows: Vec<ParsedRow> = Vec::new();
-    for file in read {
-        for (reason, n) in file.dropped {
-            *dropped.entry(reason).or_default() += n;
-        }
-        all_rows.extend(file.rows);
-        files.push(file.source);
-    }
+    refuse_unreadable(&read)?;
+    let mut warnings = snapshot_warnings(&read);
+    let (files, mut all_rows, dropped) = merge(read);
     let rows_read = files.iter().map(|f| f.rows_read).sum();
     let rows_kept = all_rows.len();
 
@@ -214,6 +170,73 @@ pub fn plan_upload(
         empty_months: request.empty_months.clone(),
         fingerprint,
     })
+}
+
+/// Refuses the upload when two files are the same export or any cell cannot be read
+/// (all such cells listed).
+fn refuse_unreadable(read: &[files::FileRows]) -> Result<()> {
+    let mut seen: HashMap<&str, &Path> = HashMap::new();
+    for file in read {
+        if let Some(other) = seen.insert(&file.source.sha256, &file.source.path) {
+            return Err(InputError::new(format!(
+                "{} and {} have identical content; each export may be given once",
+                other.display(),
+                file.source.path.display()
+            ))
+            .into());
+        }
+    }
+    let problems: Vec<String> = read
+        .iter()
+        .flat_map(|f| f.problems.iter().cloned())
+        .collect();
+    if !problems.is_empty() {
+        return Err(InputError::many(
+            &format!(
+                "{} cell(s) cannot be read; nothing was stored",
+                problems.len()
+            ),
+            &problems,
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// What the stock snapshot (the first file) lacks that the upload works around.
+fn snapshot_warnings(read: &[files::FileRows]) -> Vec<String> {
+    let Some(stock) = read.first() else {
+        return Vec::new();
+    };
+    let path = stock.source.path.display();
+    if stock.source.rows_read == 0 {
+        vec![format!(
+            "{path}: the stock snapshot has no rows: the shelf is recorded as empty"
+        )]
+    } else if !stock.has_copies_column {
+        vec![format!(
+            "{path}: no «Экземпляры» column; every row counted as one copy"
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The files' descriptions, all their rows in file order, and the rows dropped per reason.
+fn merge(
+    read: Vec<files::FileRows>,
+) -> (Vec<SourceFile>, Vec<ParsedRow>, BTreeMap<DropReason, usize>) {
+    let mut dropped: BTreeMap<DropReason, usize> = BTreeMap::new();
+    let mut files = Vec::with_capacity(read.len());
+    let mut rows: Vec<ParsedRow> = Vec::new();
+    for file in read {
+        for (reason, n) in file.dropped {
+            *dropped.entry(reason).or_default() += n;
+        }
+        rows.extend(file.rows);
+        files.push(file.source);
+    }
+    (files, rows, dropped)
 }
 
 fn snapshot_lines(

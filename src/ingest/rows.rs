@@ -95,22 +95,7 @@ pub fn parse_row(
     };
     let err = |field: Field, message: String| (field.header(), message);
     use RowOutcome::Dropped;
-    for &(field, position) in columns.duplicates() {
-        let copy = cells.get(position).copied().unwrap_or(Cell::Empty);
-        if !same_cell(copy, get(field)) {
-            return Err(err(
-                field,
-                format!(
-                    "the header names «{}» twice (columns {} and {}) and this row disagrees: {} vs {}",
-                    field.header(),
-                    columns.position(field).map_or(0, |p| p + 1),
-                    position + 1,
-                    show(get(field)),
-                    show(copy)
-                ),
-            ));
-        }
-    }
+    check_repeated_columns(cells, columns)?;
 
     let Some(artist) = text(get(Field::Artist)) else {
         return Ok(Dropped(DropReason::MissingArtist));
@@ -118,17 +103,10 @@ pub fn parse_row(
     let Some(album) = text(get(Field::Album)) else {
         return Ok(Dropped(DropReason::MissingAlbum));
     };
-    let price = match get(Field::Price) {
-        Cell::Empty => return Ok(Dropped(DropReason::MissingPrice)),
-        cell => parse_price(cell)
-            .ok_or_else(|| err(Field::Price, format!("{} is not a price", show(cell))))?,
+    let price = match price(get(Field::Price))? {
+        Ok(price) => price,
+        Err(reason) => return Ok(Dropped(reason)),
     };
-    if price < 0.0 {
-        return Err(err(Field::Price, format!("negative price {price}")));
-    }
-    if price == 0.0 {
-        return Ok(Dropped(DropReason::ZeroPrice));
-    }
     let mut pending = Vec::new();
     let mut date = |field: Field, cell: Cell| -> Result<NaiveDate, CellError> {
         match date_cell(cell) {
@@ -158,17 +136,9 @@ pub fn parse_row(
     let Some(release_type) = text(get(Field::ReleaseType)) else {
         return Ok(Dropped(DropReason::MissingReleaseType));
     };
-    let copies = match (role, get(Field::Copies)) {
-        (Role::Sales, _) | (Role::Stock, Cell::Empty) => 1,
-        (Role::Stock, cell) => match parse_number(cell) {
-            Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => n as u32,
-            _ => {
-                return Err(err(
-                    Field::Copies,
-                    format!("{} is not a whole number of copies", show(cell)),
-                ));
-            }
-        },
+    let copies = match role {
+        Role::Sales => 1,
+        Role::Stock => copies(get(Field::Copies))?,
     };
     if copies == 0 {
         return Ok(Dropped(DropReason::ZeroCopies));
@@ -194,6 +164,61 @@ pub fn parse_row(
         }),
         pending,
     ))
+}
+
+/// A header may name a column twice; each row must then say the same in both.
+fn check_repeated_columns(cells: &[Cell], columns: &ColumnMap) -> Result<(), CellError> {
+    let cell = |i: Option<usize>| i.and_then(|i| cells.get(i).copied()).unwrap_or(Cell::Empty);
+    for &(field, position) in columns.duplicates() {
+        let (first, copy) = (cell(columns.position(field)), cell(Some(position)));
+        if !same_cell(copy, first) {
+            return Err((
+                field.header(),
+                format!(
+                    "the header names «{}» twice (columns {} and {}) and this row disagrees: {} vs {}",
+                    field.header(),
+                    columns.position(field).map_or(0, |p| p + 1),
+                    position + 1,
+                    show(first),
+                    show(copy)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The price cell: a positive price, or why the row is dropped (empty, zero); a cell that
+/// is not a price or is negative is an error.
+fn price(cell: Cell) -> Result<Result<f64, DropReason>, CellError> {
+    let header = Field::Price.header();
+    let price = match cell {
+        Cell::Empty => return Ok(Err(DropReason::MissingPrice)),
+        cell => {
+            parse_price(cell).ok_or_else(|| (header, format!("{} is not a price", show(cell))))?
+        }
+    };
+    if price < 0.0 {
+        return Err((header, format!("negative price {price}")));
+    }
+    if price == 0.0 {
+        return Ok(Err(DropReason::ZeroPrice));
+    }
+    Ok(Ok(price))
+}
+
+/// The snapshot's copies cell: a whole number; empty means one copy.
+fn copies(cell: Cell) -> Result<u32, CellError> {
+    match cell {
+        Cell::Empty => Ok(1),
+        cell => match parse_number(cell) {
+            Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Ok(n as u32),
+            _ => Err((
+                Field::Copies.header(),
+                format!("{} is not a whole number of copies", show(cell)),
+            )),
+        },
+    }
 }
 
 fn same_cell(a: Cell, b: Cell) -> bool {

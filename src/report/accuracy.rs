@@ -75,14 +75,49 @@ pub fn build(
 
     let mut summary: Vec<(String, Evaluation)> =
         vec![("model".to_string(), evaluate(&outcomes, levels, scaler))];
+    summary.extend(baselines(
+        history, month, &evaluated, actual, levels, scaler,
+    ));
+    let (summary_columns, summary_rows) = summary_table(&summary);
+    Report {
+        title: format!(
+            "Accuracy of the forecast for {} (model {})",
+            month, model.id
+        ),
+        columns,
+        rows,
+        appendices: vec![("Summary".to_string(), summary_columns, summary_rows)],
+        meta: serde_json::json!({
+            "kind": "accuracy",
+            "model_id": model.id,
+            "month": month,
+            "summary": summary.iter().map(|(n, e)| serde_json::json!({"forecast": n, "evaluation": e})).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+/// Every baseline's evaluation on the same products (`evaluated`) and month, when the
+/// history holds that month.
+fn baselines(
+    history: &History,
+    month: crate::month::Month,
+    evaluated: &[i64],
+    actual: &HashMap<i64, f64>,
+    levels: &[f64],
+    scaler: &LogMinMax,
+) -> Vec<(String, Evaluation)> {
+    let Some(target) = history.months.iter().position(|&m| m == month) else {
+        return Vec::new();
+    };
     let index: HashMap<i64, usize> = history
         .products
         .iter()
         .enumerate()
         .map(|(i, p)| (p.id, i))
         .collect();
-    if let Some(target) = history.months.iter().position(|&m| m == month) {
-        for baseline in Baseline::ALL {
+    Baseline::ALL
+        .iter()
+        .map(|baseline| {
             let outcomes: Vec<Outcome> = evaluated
                 .iter()
                 .filter_map(|id| index.get(id).map(|&i| (id, i)))
@@ -91,12 +126,16 @@ pub fn build(
                     actual: actual.get(id).copied().unwrap_or(0.0),
                 })
                 .collect();
-            summary.push((
+            (
                 baseline.name().to_string(),
                 evaluate(&outcomes, levels, scaler),
-            ));
-        }
-    }
+            )
+        })
+        .collect()
+}
+
+/// The summary appendix: one row per forecast (the model, then the baselines).
+fn summary_table(summary: &[(String, Evaluation)]) -> (Vec<Column>, Vec<Vec<Value>>) {
     let summary_columns = vec![
         Column::new("forecast", "Прогноз"),
         Column::new("products", "Товаров"),
@@ -122,19 +161,5 @@ pub fn build(
             ]
         })
         .collect();
-    Report {
-        title: format!(
-            "Accuracy of the forecast for {} (model {})",
-            month, model.id
-        ),
-        columns,
-        rows,
-        appendices: vec![("Summary".to_string(), summary_columns, summary_rows)],
-        meta: serde_json::json!({
-            "kind": "accuracy",
-            "model_id": model.id,
-            "month": month,
-            "summary": summary.iter().map(|(n, e)| serde_json::json!({"forecast": n, "evaluation": e})).collect::<Vec<_>>(),
-        }),
-    }
+    (summary_columns, summary_rows)
 }
