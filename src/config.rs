@@ -501,16 +501,26 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
-        let edges = &self.data.price_category_edges;
-        if edges.is_empty() || edges[0] <= 0.0 || edges.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(InputError::new(
-                "setting data.price_category_edges: must be positive and strictly increasing",
-            )
-            .into());
+        let problem = self
+            .model_problem()
+            .map(str::to_string)
+            .or_else(|| self.remote_problem())
+            .or_else(|| self.data_problem());
+        match problem {
+            Some(problem) => Err(InputError::new(format!("setting {problem}")).into()),
+            None => Ok(()),
         }
+    }
+
+    /// The first impossible value among the price categories, the model, training and
+    /// the report.
+    fn model_problem(&self) -> Option<&'static str> {
+        let edges = &self.data.price_category_edges;
         let model = &self.model;
         let q = &model.quantiles;
-        let problem = if model.lags == 0 {
+        if edges.is_empty() || edges[0] <= 0.0 || edges.windows(2).any(|w| w[0] >= w[1]) {
+            Some("data.price_category_edges: must be positive and strictly increasing")
+        } else if model.lags == 0 {
             Some("model.lags: must be at least 1")
         } else if q.len() < 2
             || q.iter().any(|&x| !(0.0 < x && x < 1.0))
@@ -548,53 +558,45 @@ impl Config {
             Some("training.learning_rate: must be in (0, 1)")
         } else {
             None
-        };
-        if let Some(problem) = problem {
-            return Err(InputError::new(format!("setting {problem}")).into());
         }
+    }
+
+    fn remote_problem(&self) -> Option<String> {
         let remote = &self.remote;
         if !CPU_INSTANCE_TYPES.contains(&remote.instance_type.as_str())
             && !GPU_INSTANCE_TYPES.contains(&remote.instance_type.as_str())
         {
-            return Err(InputError::new(format!(
-                "setting remote.instance_type: «{}» is not a DataSphere configuration; CPU: {}; GPU (builds with --features cuda): {}",
+            Some(format!(
+                "remote.instance_type: «{}» is not a DataSphere configuration; CPU: {}; GPU (builds with --features cuda): {}",
                 remote.instance_type,
                 CPU_INSTANCE_TYPES.join(", "),
                 GPU_INSTANCE_TYPES.join(", ")
             ))
-            .into());
-        }
-        if remote.poll_interval_seconds == 0
+        } else if remote.poll_interval_seconds == 0
             || remote.timeout_seconds == 0
             || remote.retry_attempts == 0
             || remote.data_ttl_days == 0
         {
-            return Err(InputError::new(
-                "setting remote: poll_interval_seconds, timeout_seconds, retry_attempts and data_ttl_days must be at least 1",
-            )
-            .into());
+            Some("remote: poll_interval_seconds, timeout_seconds, retry_attempts and data_ttl_days must be at least 1".into())
+        } else if !(1..=168).contains(&remote.max_wait_hours) {
+            Some("remote.max_wait_hours: between 1 and 168 (a week); `plastinka jobs wait` picks a job up later".into())
+        } else {
+            None
         }
-        if !(1..=168).contains(&remote.max_wait_hours) {
-            return Err(InputError::new(
-                "setting remote.max_wait_hours: between 1 and 168 (a week); `plastinka jobs wait` picks a job up later",
-            )
-            .into());
-        }
-        if self.data.workbook_memory_mb < 64 {
-            return Err(
-                InputError::new("setting data.workbook_memory_mb: must be at least 64").into(),
-            );
-        }
-        if self.data.max_file_mb == 0 {
-            return Err(InputError::new("setting data.max_file_mb: must be at least 1").into());
-        }
-        if self.data.confidence_saturation_copies == 0 {
-            return Err(InputError::new(
-                "setting data.confidence_saturation_copies: must be at least 1",
-            )
-            .into());
-        }
-        Ok(())
+    }
+
+    fn data_problem(&self) -> Option<String> {
+        let data = &self.data;
+        let problem = if data.workbook_memory_mb < 64 {
+            "data.workbook_memory_mb: must be at least 64"
+        } else if data.max_file_mb == 0 {
+            "data.max_file_mb: must be at least 1"
+        } else if data.confidence_saturation_copies == 0 {
+            "data.confidence_saturation_copies: must be at least 1"
+        } else {
+            return None;
+        };
+        Some(problem.into())
     }
 }
 

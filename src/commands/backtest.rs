@@ -4,24 +4,34 @@
 use super::Context;
 use crate::cli::BacktestArgs;
 use crate::forecast::backtest::{self, BacktestRecord, Progress};
+use crate::forecast::history::History;
+use crate::store::history::DataVersion;
+use crate::store::reports::ProductLabel;
 use anyhow::Result;
+use std::collections::HashMap;
 use std::io::Write;
 
-pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
-    let (history, version, labels) = {
-        let store = context.existing_store()?;
-        let (history, version) = store.load_history_versioned()?;
-        // Read with the history (the data version check below covers both), so nothing
-        // is left to fail between the commit and the export.
-        let labels = match &args.forecasts {
-            Some(path) => {
-                crate::report::render::refuse_unwritable(path, "--forecasts")?;
-                store.product_labels()?
-            }
-            None => Default::default(),
-        };
-        (history, version, labels)
+/// Each product's labels by id, for the exported forecasts.
+type Labels = HashMap<i64, ProductLabel>;
+
+/// The history, its data version and, when the forecasts are exported, the products'
+/// labels. Read together (the data version check before storing covers both), so nothing
+/// is left to fail between the commit and the export.
+fn load(context: &Context, args: &BacktestArgs) -> Result<(History, DataVersion, Labels)> {
+    let store = context.existing_store()?;
+    let (history, version) = store.load_history_versioned()?;
+    let labels = match &args.forecasts {
+        Some(path) => {
+            crate::report::render::refuse_unwritable(path, "--forecasts")?;
+            store.product_labels()?
+        }
+        None => Default::default(),
     };
+    Ok((history, version, labels))
+}
+
+pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
+    let (history, version, labels) = load(context, args)?;
     if let Some(note) = context.settings_note() {
         let _ = writeln!(std::io::stderr(), "{note}");
     }
@@ -83,7 +93,12 @@ pub fn run(context: &Context, args: &BacktestArgs) -> Result<()> {
     if let Some(partial) = export {
         partial.put_in_place()?;
     }
-    let report = crate::report::backtest::build(&record);
+    print(context, &record)
+}
+
+/// The backtest's table (or JSON) and, in the table, the pooled comparison in one line.
+fn print(context: &Context, record: &BacktestRecord) -> Result<()> {
+    let report = crate::report::backtest::build(record);
     if context.json {
         crate::outln!(
             "{}",

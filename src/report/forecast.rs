@@ -116,55 +116,7 @@ pub fn build(
     ]);
     let rows = lines
         .iter()
-        .map(|line| {
-            let mut row = vec![
-                Value::Int(line.product_id),
-                line.barcode.clone().map_or(Value::Missing, Value::Text),
-                Value::Text(line.artist.clone()),
-                Value::Text(line.album.clone()),
-                Value::Text(line.condition.clone()),
-                Value::Text(line.style.clone()),
-                Value::Text(line.release_type.clone()),
-                Value::Text(line.price_category.clone()),
-                Value::Number(line.price, 2),
-                Value::Int(line.recording_year as i64),
-                Value::Text(month.to_string()),
-            ];
-            for &q in levels {
-                let units = line
-                    .quantiles
-                    .iter()
-                    .find(|(l, _)| (l - q).abs() < 1e-9)
-                    .map(|&(_, u)| u);
-                row.push(units.map_or(Value::Missing, |u| Value::Number(u, 2)));
-            }
-            match line.last_month {
-                Some(l) => row.extend([
-                    Value::Int(l.units_sold),
-                    Value::Number(l.availability, 3),
-                    Value::Number(l.confidence, 3),
-                    Value::Number(l.mean_sales_units, 3),
-                    Value::Number(l.mean_sales_rub, 2),
-                    Value::Number(l.lost_sales_rub, 2),
-                ]),
-                // No row in the last month: the product was not on the shelf and sold nothing.
-                None => row.extend([
-                    Value::Int(0),
-                    Value::Number(0.0, 3),
-                    Value::Number(0.0, 3),
-                    Value::Number(0.0, 3),
-                    Value::Number(0.0, 2),
-                    Value::Number(0.0, 2),
-                ]),
-            }
-            row.push(Value::Int(line.stock));
-            row.push(Value::Int(reorder_quantity(
-                &line.quantiles,
-                line.stock,
-                service_level,
-            )));
-            row
-        })
+        .map(|line| row(line, month, levels, service_level))
         .collect();
     Report {
         title: format!("Forecast for {month} (model {})", model.id),
@@ -180,6 +132,63 @@ pub fn build(
             "service_level": service_level,
         }),
     }
+}
+
+/// One product's line: what it is, its quantiles, last month's figures, stock and the
+/// reorder quantity at `service_level`.
+fn row(
+    line: &ForecastLine,
+    month: crate::month::Month,
+    levels: &[f64],
+    service_level: f64,
+) -> Vec<Value> {
+    let mut row = vec![
+        Value::Int(line.product_id),
+        line.barcode.clone().map_or(Value::Missing, Value::Text),
+        Value::Text(line.artist.clone()),
+        Value::Text(line.album.clone()),
+        Value::Text(line.condition.clone()),
+        Value::Text(line.style.clone()),
+        Value::Text(line.release_type.clone()),
+        Value::Text(line.price_category.clone()),
+        Value::Number(line.price, 2),
+        Value::Int(line.recording_year as i64),
+        Value::Text(month.to_string()),
+    ];
+    for &q in levels {
+        let units = line
+            .quantiles
+            .iter()
+            .find(|(l, _)| (l - q).abs() < 1e-9)
+            .map(|&(_, u)| u);
+        row.push(units.map_or(Value::Missing, |u| Value::Number(u, 2)));
+    }
+    match line.last_month {
+        Some(l) => row.extend([
+            Value::Int(l.units_sold),
+            Value::Number(l.availability, 3),
+            Value::Number(l.confidence, 3),
+            Value::Number(l.mean_sales_units, 3),
+            Value::Number(l.mean_sales_rub, 2),
+            Value::Number(l.lost_sales_rub, 2),
+        ]),
+        // No row in the last month: the product was not on the shelf and sold nothing.
+        None => row.extend([
+            Value::Int(0),
+            Value::Number(0.0, 3),
+            Value::Number(0.0, 3),
+            Value::Number(0.0, 3),
+            Value::Number(0.0, 2),
+            Value::Number(0.0, 2),
+        ]),
+    }
+    row.push(Value::Int(line.stock));
+    row.push(Value::Int(reorder_quantity(
+        &line.quantiles,
+        line.stock,
+        service_level,
+    )));
+    row
 }
 
 #[cfg(test)]

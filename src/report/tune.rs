@@ -30,6 +30,48 @@ pub fn build(
         Column::new("current", "Текущая"),
         Column::new("best", "Лучшая"),
     ];
+    let rows = comparison_rows(study, current, best, gain);
+    let months = current
+        .or(best)
+        .and_then(TrialRecord::score)
+        .map(|s| s.months.clone())
+        .unwrap_or_default();
+    Report {
+        title: format!(
+            "Tune {}: best trial beside the current settings, pooled backtest over {} month(s){}",
+            study.id,
+            study.months,
+            if complete { "" } else { " (unfinished)" }
+        ),
+        columns,
+        rows,
+        appendices: vec![trials_table(stored)],
+        meta: serde_json::json!({
+            "kind": "tune",
+            "study_id": study.id,
+            "created_at": study.created_at,
+            "complete": complete,
+            "months": months,
+            "budgets": schedule.budgets,
+            "searched": study.searched,
+            "fixed": study.fixed,
+            "best_trial": best.map(|b| b.trial),
+            "best": best,
+            "current": current,
+            "gain": gain,
+            "trials": stored,
+        }),
+    }
+}
+
+/// One row per searched setting, then the scores, the trials and the gain: the current
+/// settings' column beside the best trial's.
+fn comparison_rows(
+    study: &StudyRecord,
+    current: Option<&TrialRecord>,
+    best: Option<&TrialRecord>,
+    gain: Option<f64>,
+) -> Vec<Vec<Value>> {
     let text = |s: String| Value::Text(s);
     let mut rows = Vec::new();
     for key in &study.searched {
@@ -75,37 +117,7 @@ pub fn build(
         Value::Missing,
         gain.map_or(Value::Missing, |g| text(format!("{:+.1} %", g * 100.0))),
     ]);
-    let months = current
-        .or(best)
-        .and_then(TrialRecord::score)
-        .map(|s| s.months.clone())
-        .unwrap_or_default();
-    Report {
-        title: format!(
-            "Tune {}: best trial beside the current settings, pooled backtest over {} month(s){}",
-            study.id,
-            study.months,
-            if complete { "" } else { " (unfinished)" }
-        ),
-        columns,
-        rows,
-        appendices: vec![trials_table(stored)],
-        meta: serde_json::json!({
-            "kind": "tune",
-            "study_id": study.id,
-            "created_at": study.created_at,
-            "complete": complete,
-            "months": months,
-            "budgets": schedule.budgets,
-            "searched": study.searched,
-            "fixed": study.fixed,
-            "best_trial": best.map(|b| b.trial),
-            "best": best,
-            "current": current,
-            "gain": gain,
-            "trials": stored,
-        }),
-    }
+    rows
 }
 
 /// Every evaluation, the full-budget ones first, best first.
