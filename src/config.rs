@@ -502,7 +502,7 @@ impl Config {
 
     fn validate(&self) -> Result<()> {
         let problem = self
-            .model_problem()
+            .settings_problem()
             .map(str::to_string)
             .or_else(|| self.remote_problem())
             .or_else(|| self.data_problem());
@@ -514,7 +514,7 @@ impl Config {
 
     /// The first impossible value among the price categories, the model, training and
     /// the report.
-    fn model_problem(&self) -> Option<&'static str> {
+    fn settings_problem(&self) -> Option<&'static str> {
         let edges = &self.data.price_category_edges;
         let model = &self.model;
         let q = &model.quantiles;

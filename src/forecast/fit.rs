@@ -186,15 +186,16 @@ impl Epochs<'_> {
 }
 
 /// The best epoch by validation loss (the latest, without a validation set), and when
-/// to stop: `patience` epochs in a row that did not beat it by `min_delta`.
-struct EarlyStopping {
-    best: Option<(f64, usize, Tide)>,
+/// to stop: `patience` epochs in a row that did not beat it by `min_delta`. `M` is what
+/// is kept of the best epoch (the model).
+struct EarlyStopping<M> {
+    best: Option<(f64, usize, M)>,
     since_best: usize,
     min_delta: f64,
     patience: usize,
 }
 
-impl EarlyStopping {
+impl<M> EarlyStopping<M> {
     fn new(training: &TrainingConfig) -> Self {
         Self {
             best: None,
@@ -205,7 +206,7 @@ impl EarlyStopping {
     }
 
     /// Records `epoch`'s model; true when training should stop.
-    fn stop_after(&mut self, epoch: usize, valid_loss: Option<f64>, model: Tide) -> bool {
+    fn stop_after(&mut self, epoch: usize, valid_loss: Option<f64>, model: M) -> bool {
         let Some(v) = valid_loss else {
             self.best = Some((f64::NAN, epoch, model));
             return false;
@@ -486,4 +487,49 @@ fn scalar(t: Tensor<1>) -> Result<f64> {
         .first()
         .map(|&v| v as f64)
         .ok_or_else(|| anyhow::anyhow!("the loss tensor is empty"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stopping(patience: usize, min_delta: f64) -> EarlyStopping<&'static str> {
+        EarlyStopping::new(&TrainingConfig {
+            patience,
+            min_delta,
+            ..TrainingConfig::default()
+        })
+    }
+
+    /// Keeps the best epoch, counts epochs that do not beat it by more than `min_delta`
+    /// (0.30 after 0.31 is not enough) and stops at `patience` of them in a row.
+    #[test]
+    fn stops_after_patience_epochs_without_a_real_improvement() {
+        let mut s = stopping(2, 0.02);
+        assert!(!s.stop_after(1, Some(0.40), "one"));
+        assert!(!s.stop_after(2, Some(0.31), "two"));
+        assert!(!s.stop_after(3, Some(0.30), "three"), "first miss");
+        assert!(!s.stop_after(4, Some(0.28), "four"), "0.03 better: counts");
+        assert!(!s.stop_after(5, Some(0.27), "five"), "first miss again");
+        assert!(
+            s.stop_after(6, Some(f64::NAN), "six"),
+            "a NaN loss never improves"
+        );
+        let (loss, epoch, model) = s.best.unwrap();
+        assert_eq!((loss, epoch, model), (0.28, 4, "four"));
+    }
+
+    /// Without a validation set every epoch is the best so far and training never stops
+    /// early; with a patience of 0 the first epoch that does not improve stops it.
+    #[test]
+    fn without_validation_the_last_epoch_is_kept() {
+        let mut s = stopping(1, 0.0);
+        for epoch in 1..=3 {
+            assert!(!s.stop_after(epoch, None, "m"));
+        }
+        assert_eq!(s.best.as_ref().map(|b| b.1), Some(3));
+        let mut s = stopping(0, 0.0);
+        assert!(!s.stop_after(1, Some(0.5), "a"));
+        assert!(s.stop_after(2, Some(0.5), "b"));
+    }
 }

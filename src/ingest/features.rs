@@ -101,7 +101,7 @@ pub fn reconstruct(
     saturation: u32,
 ) -> Reconstruction {
     let days = window.days();
-    let (events, end_stock) = events(rows, product_of_row, window, product_price.len());
+    let (events, end_stock) = collect_events(rows, product_of_row, window, product_price.len());
     let months: Vec<(Month, usize, usize)> = Month::range(window.first, window.last)
         .filter_map(|month| {
             let a = window.day_index(month.first_day()).max(0) as usize;
@@ -138,7 +138,7 @@ pub fn reconstruct(
 
 /// Each row's arrival and sale inside the window as events, sorted by product and day,
 /// and each product's copies on the shelf at the snapshot.
-fn events(
+fn collect_events(
     rows: &[ParsedRow],
     product_of_row: &[u32],
     window: &Window,
@@ -225,8 +225,8 @@ impl Daily {
     }
 
     /// The month's features over its `days` in the window; `None` when the product was
-    /// neither on the shelf nor sold nor arrived in it. `list_price` prices lost sales in a
-    /// month without sales.
+    /// neither on the shelf nor sold nor arrived in it. The money figures use the month's
+    /// mean selling price, or `list_price` when nothing sold (they are then all 0).
     fn month(
         &self,
         product: u32,

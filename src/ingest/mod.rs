@@ -92,7 +92,7 @@ pub fn plan_upload(
     progress: Progress,
 ) -> Result<UploadPlan> {
     let read = files::read_all(request, progress)?;
-    refuse_unreadable(&read)?;
+    refuse_duplicate_or_unreadable(&read)?;
     let mut warnings = snapshot_warnings(&read);
     let (files, mut all_rows, dropped) = merge(read);
     let rows_read = files.iter().map(|f| f.rows_read).sum();
@@ -174,7 +174,7 @@ pub fn plan_upload(
 
 /// Refuses the upload when two files are the same export or any cell cannot be read
 /// (all such cells listed).
-fn refuse_unreadable(read: &[files::FileRows]) -> Result<()> {
+fn refuse_duplicate_or_unreadable(read: &[files::FileRows]) -> Result<()> {
     let mut seen: HashMap<&str, &Path> = HashMap::new();
     for file in read {
         if let Some(other) = seen.insert(&file.source.sha256, &file.source.path) {

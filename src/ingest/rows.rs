@@ -103,9 +103,9 @@ pub fn parse_row(
     let Some(album) = text(get(Field::Album)) else {
         return Ok(Dropped(DropReason::MissingAlbum));
     };
-    let price = match price(get(Field::Price))? {
-        Ok(price) => price,
-        Err(reason) => return Ok(Dropped(reason)),
+    let price = match read_price(get(Field::Price))? {
+        Price::Positive(price) => price,
+        Price::Drop(reason) => return Ok(Dropped(reason)),
     };
     let mut pending = Vec::new();
     let mut date = |field: Field, cell: Cell| -> Result<NaiveDate, CellError> {
@@ -138,7 +138,7 @@ pub fn parse_row(
     };
     let copies = match role {
         Role::Sales => 1,
-        Role::Stock => copies(get(Field::Copies))?,
+        Role::Stock => read_copies(get(Field::Copies))?,
     };
     if copies == 0 {
         return Ok(Dropped(DropReason::ZeroCopies));
@@ -188,12 +188,19 @@ fn check_repeated_columns(cells: &[Cell], columns: &ColumnMap) -> Result<(), Cel
     Ok(())
 }
 
-/// The price cell: a positive price, or why the row is dropped (empty, zero); a cell that
-/// is not a price or is negative is an error.
-fn price(cell: Cell) -> Result<Result<f64, DropReason>, CellError> {
+/// What a row's price cell says.
+#[derive(Debug, PartialEq)]
+enum Price {
+    Positive(f64),
+    /// Empty or zero: the row is dropped, and counted.
+    Drop(DropReason),
+}
+
+/// The price cell; one that is not a price or is negative is an error.
+fn read_price(cell: Cell) -> Result<Price, CellError> {
     let header = Field::Price.header();
     let price = match cell {
-        Cell::Empty => return Ok(Err(DropReason::MissingPrice)),
+        Cell::Empty => return Ok(Price::Drop(DropReason::MissingPrice)),
         cell => {
             parse_price(cell).ok_or_else(|| (header, format!("{} is not a price", show(cell))))?
         }
@@ -202,13 +209,13 @@ fn price(cell: Cell) -> Result<Result<f64, DropReason>, CellError> {
         return Err((header, format!("negative price {price}")));
     }
     if price == 0.0 {
-        return Ok(Err(DropReason::ZeroPrice));
+        return Ok(Price::Drop(DropReason::ZeroPrice));
     }
-    Ok(Ok(price))
+    Ok(Price::Positive(price))
 }
 
 /// The snapshot's copies cell: a whole number; empty means one copy.
-fn copies(cell: Cell) -> Result<u32, CellError> {
+fn read_copies(cell: Cell) -> Result<u32, CellError> {
     match cell {
         Cell::Empty => Ok(1),
         cell => match parse_number(cell) {
@@ -370,6 +377,48 @@ pub fn parse_release_year(cell: Cell) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Empty and zero prices drop the row; unreadable and negative ones are errors that
+    /// name the price column.
+    #[test]
+    fn price_cells_keep_drop_or_refuse_the_row() {
+        assert_eq!(
+            read_price(Cell::Text("1 290,50")),
+            Ok(Price::Positive(1290.5))
+        );
+        assert_eq!(
+            read_price(Cell::Empty),
+            Ok(Price::Drop(DropReason::MissingPrice))
+        );
+        assert_eq!(
+            read_price(Cell::Number(0.0)),
+            Ok(Price::Drop(DropReason::ZeroPrice))
+        );
+        let (column, message) = read_price(Cell::Number(-5.0)).unwrap_err();
+        assert_eq!(
+            (column, message.as_str()),
+            (Field::Price.header(), "negative price -5")
+        );
+        let (column, message) = read_price(Cell::Text("дорого")).unwrap_err();
+        assert_eq!(column, Field::Price.header());
+        assert!(message.contains("is not a price"), "{message}");
+    }
+
+    /// A snapshot's copies: empty is one copy; fractions, negatives and text are errors.
+    #[test]
+    fn copies_cells_are_whole_numbers() {
+        assert_eq!(read_copies(Cell::Empty), Ok(1));
+        assert_eq!(read_copies(Cell::Number(3.0)), Ok(3));
+        assert_eq!(read_copies(Cell::Text("0")), Ok(0));
+        for bad in [Cell::Number(1.5), Cell::Number(-1.0), Cell::Text("три")] {
+            let (column, message) = read_copies(bad).unwrap_err();
+            assert_eq!(column, Field::Copies.header());
+            assert!(
+                message.contains("not a whole number of copies"),
+                "{message}"
+            );
+        }
+    }
 
     #[test]
     fn prices_and_barcodes() {

@@ -128,7 +128,7 @@ pub fn shard_gradient(
     let (temporal_tape, mut forecast) = block_forward(
         params,
         temporal,
-        temporal_input(&x, &batch, lags, future),
+        temporal_input(&x, decoded, &batch, lags, future),
         rows,
         dropout,
     );
@@ -177,15 +177,21 @@ fn encoder_input(layout: &Layout, batch: &BatchValues, projected: &[f32]) -> Vec
     x
 }
 
-/// The temporal decoder's input: each row's decoding (`decoded`, row-major) and the
-/// target month's future covariates.
-fn temporal_input(decoded: &[f32], batch: &BatchValues, lags: usize, future: usize) -> Vec<f32> {
+/// The temporal decoder's input: each row's decoding (`decodings`, row-major, `width`
+/// wide) and the target month's future covariates.
+fn temporal_input(
+    decodings: &[f32],
+    width: usize,
+    batch: &BatchValues,
+    lags: usize,
+    future: usize,
+) -> Vec<f32> {
     let rows = batch.target.len();
-    let width = decoded.len() / rows.max(1);
+    debug_assert_eq!(decodings.len(), rows * width);
     let future_cols = (lags + 1) * future;
     let mut input = Vec::with_capacity(rows * (width + future));
     for r in 0..rows {
-        input.extend_from_slice(&decoded[r * width..][..width]);
+        input.extend_from_slice(&decodings[r * width..][..width]);
         input.extend_from_slice(&batch.future[r * future_cols + lags * future..][..future]);
     }
     input
