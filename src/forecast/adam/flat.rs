@@ -2,7 +2,7 @@
 //! (`forecast::native`), the same update as [`super::Adam`], spread over the workers.
 
 use super::{Factors, sum_of_squares};
-use crate::forecast::workers::on_each;
+use crate::forecast::workers::{Phased, SpinBarrier};
 
 /// The same update for parameters kept in one flat buffer (the CPU training step's,
 /// `native`): `segments` are the parameter tensors, in order, each clipped on its own.
@@ -14,6 +14,8 @@ pub struct FlatAdam {
     time: i32,
     first: Vec<f32>,
     second: Vec<f32>,
+    /// Scratch for a step's per-piece sums of squares.
+    squares: Vec<f32>,
 }
 
 /// Weights per piece of work: big enough that handing a piece to a worker costs little.
@@ -27,6 +29,7 @@ impl FlatAdam {
             time: 0,
             first: Vec::new(),
             second: Vec::new(),
+            squares: Vec::new(),
         }
     }
 
@@ -41,6 +44,31 @@ impl FlatAdam {
         parts: &mut [Vec<f32>],
         segments: &[std::ops::Range<usize>],
     ) {
+        let workers = rayon::current_num_threads();
+        let Some(step) = self.phases(lr, params, parts, segments, workers) else {
+            return;
+        };
+        let barrier = SpinBarrier::new(workers);
+        rayon::broadcast(|context| {
+            // SAFETY: every worker of the pool runs this once, with its own index, and
+            // the barrier separates the phases.
+            unsafe { step.sum(context.index()) };
+            barrier.wait();
+            unsafe { step.apply(context.index()) };
+        });
+    }
+
+    /// Starts a step shared by `workers` workers: each must call [`Step::sum`] with its
+    /// index, then all wait at a barrier, then each calls [`Step::apply`]. `None` when
+    /// there is no gradient. The buffers stay borrowed until the step is dropped.
+    pub fn phases<'a>(
+        &'a mut self,
+        lr: f64,
+        params: &'a mut [f32],
+        parts: &'a mut [Vec<f32>],
+        segments: &[std::ops::Range<usize>],
+        workers: usize,
+    ) -> Option<Step<'a>> {
         let len = params.len();
         let tiled = segments.first().is_none_or(|s| s.start == 0)
             && segments.iter().all(|s| s.start <= s.end)
@@ -51,31 +79,123 @@ impl FlatAdam {
             "the optimizer's segments must tile the weights and every gradient"
         );
         if parts.is_empty() {
-            return;
+            return None;
         }
         self.time += 1;
         self.first.resize(len, 0.0);
         self.second.resize(len, 0.0);
         let pieces = pieces(segments);
-        let groups = groups(&pieces, rayon::current_num_threads());
-        let squares = summed(parts, &pieces, &groups);
-        let mut norms = vec![0.0f32; segments.len()];
-        for ((k, _), (square, _)) in pieces.iter().zip(&squares) {
+        self.squares.clear();
+        self.squares.resize(pieces.len(), 0.0);
+        Some(Step {
+            groups: groups(&pieces, workers.max(1)),
+            pieces,
+            segments: segments.len(),
+            factors: Factors::at(self.time, lr as f32, self.weight_decay, self.clip_norm),
+            params: Phased::new(params),
+            parts: parts.iter_mut().map(|p| Phased::new(p)).collect(),
+            first: Phased::new(&mut self.first),
+            second: Phased::new(&mut self.second),
+            squares: Phased::new(&mut self.squares),
+        })
+    }
+}
+
+/// One optimizer step in two phases spread over the workers (see [`FlatAdam::phases`]).
+/// Worker `w` takes the consecutive pieces `groups[w]`, and holds their summed gradient in
+/// shard `w mod shards`'s buffer, so it mostly works in lines its own core wrote.
+pub struct Step<'a> {
+    pieces: Vec<(usize, std::ops::Range<usize>)>,
+    groups: Vec<std::ops::Range<usize>>,
+    segments: usize,
+    factors: Factors,
+    params: Phased<'a>,
+    parts: Vec<Phased<'a>>,
+    first: Phased<'a>,
+    second: Phased<'a>,
+    /// Each piece's sum of squares of its summed gradient.
+    squares: Phased<'a>,
+}
+
+impl Step<'_> {
+    /// The weights, to read (the shards' phase, before [`Step::sum`]).
+    ///
+    /// # Safety
+    /// Not during [`Step::apply`].
+    pub unsafe fn params(&self) -> &[f32] {
+        // SAFETY: only `apply` writes the weights.
+        unsafe { self.params.read() }
+    }
+
+    /// Shard `shard`'s gradient buffer, to write (the shards' phase).
+    ///
+    /// # Safety
+    /// Only by the worker that computes that shard, and not during [`Step::sum`] or
+    /// [`Step::apply`].
+    #[allow(clippy::mut_from_ref)] // each shard's buffer has one writer: see the safety note
+    pub unsafe fn part(&self, shard: usize) -> &mut [f32] {
+        let part = &self.parts[shard];
+        // SAFETY: one writer per shard, and no other phase runs (the caller's promise).
+        unsafe { part.write(0..part.len()) }
+    }
+
+    /// Worker `worker`'s pieces summed over the shards, in shard order, and their sums
+    /// of squares.
+    ///
+    /// # Safety
+    /// Called once per worker index, all at once, after the shards' phase and before
+    /// any worker calls [`Step::apply`].
+    pub unsafe fn sum(&self, worker: usize) {
+        let Some(group) = self.groups.get(worker) else {
+            return;
+        };
+        let owner = worker % self.parts.len();
+        for index in group.clone() {
+            let range = self.pieces[index].1.clone();
+            // SAFETY: a piece belongs to one worker; its sum is written only in the
+            // owner's buffer, and the other shards' slices of it are only read, by that
+            // worker. Each piece's square has one writer.
+            unsafe {
+                let others: Vec<&[f32]> = (0..self.parts.len())
+                    .filter(|&k| k != owner)
+                    .map(|k| self.parts[k].read_range(range.clone()))
+                    .collect();
+                let own = self.parts[owner].write(range);
+                add_in_order(own, owner, &others);
+                self.squares.write(index..index + 1)[0] = sum_of_squares(own);
+            }
+        }
+    }
+
+    /// Worker `worker`'s pieces moved by Adam, each tensor clipped by its whole norm.
+    ///
+    /// # Safety
+    /// Called once per worker index, all at once, after every worker's [`Step::sum`]
+    /// has returned (a barrier between).
+    pub unsafe fn apply(&self, worker: usize) {
+        let Some(group) = self.groups.get(worker) else {
+            return;
+        };
+        // SAFETY: the squares were all written in the sum phase, which is over.
+        let squares = unsafe { self.squares.read() };
+        let mut norms = vec![0.0f32; self.segments];
+        for ((k, _), square) in self.pieces.iter().zip(squares) {
             norms[*k] += square;
         }
-        let factors = Factors::at(self.time, lr as f32, self.weight_decay, self.clip_norm);
-        let state = split(params, &pieces)
-            .into_iter()
-            .zip(squares.into_iter().map(|(_, sum)| sum))
-            .zip(split(&mut self.first, &pieces))
-            .zip(split(&mut self.second, &pieces))
-            .zip(&pieces);
-        on_each(grouped(state, &groups), |group| {
-            for ((((values, grad), first), second), (k, _)) in group {
-                let clip = factors.clip(norms[*k].sqrt());
-                factors.apply(values, grad, first, second, clip);
+        let owner = worker % self.parts.len();
+        for (k, range) in &self.pieces[group.clone()] {
+            let clip = self.factors.clip(norms[*k].sqrt());
+            // SAFETY: this worker's pieces: nobody else reads or writes them now.
+            unsafe {
+                self.factors.apply(
+                    self.params.write(range.clone()),
+                    self.parts[owner].read_range(range.clone()),
+                    self.first.write(range.clone()),
+                    self.second.write(range.clone()),
+                    clip,
+                );
             }
-        });
+        }
     }
 }
 
@@ -91,50 +211,6 @@ fn pieces(segments: &[std::ops::Range<usize>]) -> Vec<(usize, std::ops::Range<us
                 .map(move |at| (k, at..(at + PIECE).min(s.end)))
         })
         .collect()
-}
-
-/// Every piece's gradient summed over the shards (`parts`), in shard order, each worker
-/// taking its `groups` of pieces; each piece's sum of squares and the slice holding its sum.
-fn summed<'a>(
-    parts: &'a mut [Vec<f32>],
-    pieces: &[(usize, std::ops::Range<usize>)],
-    groups: &[usize],
-) -> Vec<(f32, &'a mut [f32])> {
-    // Each worker adds up its pieces of the gradient into the buffer of the shard it
-    // computed itself (worker k ran shard k), so only the other shards' values cross
-    // between cores (with every sum in shard 0's buffer, the other workers also had to
-    // take shard 0's lines from its core before writing them).
-    let shards = parts.len();
-    let mut slices: Vec<_> = parts
-        .iter_mut()
-        .map(|part| split(part, pieces).into_iter())
-        .collect();
-    let owners = groups
-        .iter()
-        .enumerate()
-        .flat_map(|(worker, &n)| std::iter::repeat_n(worker % shards, n));
-    let mut sums = Vec::with_capacity(pieces.len());
-    for owner in owners {
-        // Every shard's slice of this piece, in shard order (`split` gives one per piece).
-        let mut piece: Vec<&mut [f32]> = slices.iter_mut().filter_map(Iterator::next).collect();
-        assert_eq!(piece.len(), shards, "a shard's gradient is missing a piece");
-        let own = piece.remove(owner);
-        let others: Vec<&[f32]> = piece.into_iter().map(|s| &*s).collect();
-        sums.push((own, owner, others));
-    }
-    assert_eq!(sums.len(), pieces.len(), "a piece has no worker");
-    on_each(grouped(sums.into_iter(), groups), |group| {
-        group
-            .into_iter()
-            .map(|(own, owner, others)| {
-                add_in_order(own, owner, &others);
-                (sum_of_squares(own), own)
-            })
-            .collect::<Vec<_>>()
-    })
-    .into_iter()
-    .flatten()
-    .collect()
 }
 
 /// `own`, which holds shard `position`'s gradient, replaced by the sum of all shards'
@@ -170,8 +246,11 @@ fn add_in_order(own: &mut [f32], position: usize, others: &[&[f32]]) {
     }
 }
 
-/// How many consecutive pieces each of `workers` workers takes: about equal weights.
-fn groups(pieces: &[(usize, std::ops::Range<usize>)], workers: usize) -> Vec<usize> {
+/// The consecutive pieces each of `workers` workers takes: about equal weights.
+fn groups(
+    pieces: &[(usize, std::ops::Range<usize>)],
+    workers: usize,
+) -> Vec<std::ops::Range<usize>> {
     let total: usize = pieces.iter().map(|(_, r)| r.len()).sum();
     let workers = workers.max(1);
     let mut sizes = vec![0usize; workers];
@@ -182,29 +261,12 @@ fn groups(pieces: &[(usize, std::ops::Range<usize>)], workers: usize) -> Vec<usi
         sizes[(middle * workers / total.max(1)).min(workers - 1)] += 1;
         done += range.len();
     }
+    let mut start = 0;
     sizes
-}
-
-/// `items` cut into consecutive groups of the given sizes.
-fn grouped<T>(items: impl Iterator<Item = T>, sizes: &[usize]) -> Vec<Vec<T>> {
-    let mut items = items;
-    sizes
-        .iter()
-        .map(|&n| items.by_ref().take(n).collect())
-        .collect()
-}
-
-/// `buffer` cut at the pieces' ranges (which tile it, in order).
-fn split<'a>(
-    mut buffer: &'a mut [f32],
-    pieces: &[(usize, std::ops::Range<usize>)],
-) -> Vec<&'a mut [f32]> {
-    pieces
-        .iter()
-        .map(|(_, range)| {
-            let (head, tail) = std::mem::take(&mut buffer).split_at_mut(range.len());
-            buffer = tail;
-            head
+        .into_iter()
+        .map(|n| {
+            start += n;
+            start - n..start
         })
         .collect()
 }

@@ -22,11 +22,13 @@ use super::dataset::{BatchValues, Features, Sample};
 use super::dropout::Dropout;
 use super::fit::shards;
 use super::tide::{Tide, Widths};
-use super::workers::on_each;
+use super::workers::SpinBarrier;
 use crate::config::{ModelConfig, TrainingConfig};
 use anyhow::{Result, bail};
 use kernels::{block_backward, block_forward, linear, linear_grads};
 pub use layout::{Layout, supports};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The training loss's constants, in `f32` as burn's tensors hold them.
 pub struct Loss {
@@ -261,39 +263,71 @@ impl Trainer {
             seed,
             step,
         } = masks;
-        let parts = shards(batch.len(), rayon::current_num_threads());
+        let workers = rayon::current_num_threads();
+        let parts = shards(batch.len(), workers);
         let (n, width) = (parts.len(), self.layout.weights());
         if self.grads.len() < n {
             self.grads.resize_with(n, || vec![0.0; width]);
         }
-        let (layout, params, loss) = (&self.layout, &self.params, &self.loss);
+        let (layout, loss) = (&self.layout, &self.loss);
         let lags = layout.widths.lags;
-        // Shard k on worker k every step, so its gradient buffer stays in that core's cache.
-        let work: Vec<_> = parts.into_iter().zip(&mut self.grads[..n]).collect();
-        let values: Vec<Result<f64>> = on_each(work, |(rows, grads)| {
-            let part = &batch[rows.clone()];
-            let values = features.batch_values(part, lags);
-            let mut dropout = Dropout::new(probability, seed, step, rows.start, part.len());
-            shard_gradient(
-                layout,
-                params,
-                values,
-                loss,
-                batch.len(),
-                &mut dropout,
-                grads,
-            )
-        });
-        let mut total = 0.0;
-        for value in values {
-            total += value?;
-        }
-        self.optimizer.step(
+        let Some(optimizer) = self.optimizer.phases(
             lr,
             &mut self.params,
             &mut self.grads[..n],
-            &self.layout.segments,
-        );
+            &layout.segments,
+            workers,
+        ) else {
+            bail!("an empty batch");
+        };
+        // One dispatch a step: shard k on worker k (its gradient buffer stays in that
+        // core's cache), then the optimizer's two phases, the three separated by spinning
+        // barriers rather than rayon hand-offs.
+        let failed = AtomicBool::new(false);
+        let barrier = SpinBarrier::new(workers);
+        let values = rayon::broadcast(|context| {
+            let me = context.index();
+            let value = parts.get(me).map(|rows| {
+                let value = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    let part = &batch[rows.clone()];
+                    let values = features.batch_values(part, lags);
+                    let mut dropout = Dropout::new(probability, seed, step, rows.start, part.len());
+                    // SAFETY: the shards' phase: every worker reads the weights and worker
+                    // `me` alone writes shard `me`'s gradient.
+                    let (params, grads) = unsafe { (optimizer.params(), optimizer.part(me)) };
+                    shard_gradient(
+                        layout,
+                        params,
+                        values,
+                        loss,
+                        batch.len(),
+                        &mut dropout,
+                        grads,
+                    )
+                }));
+                if !matches!(value, Ok(Ok(_))) {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                value
+            });
+            barrier.wait();
+            // Every worker reads the flag after the same barrier, so all take one branch.
+            if !failed.load(Ordering::Relaxed) {
+                // SAFETY: each worker once, with its own index, the phases separated by
+                // the barrier (`Step::sum`, `Step::apply`).
+                unsafe { optimizer.sum(me) };
+                barrier.wait();
+                unsafe { optimizer.apply(me) };
+            }
+            value
+        });
+        let mut total = 0.0;
+        for value in values.into_iter().flatten() {
+            match value {
+                Ok(value) => total += value?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
         Ok(total)
     }
 

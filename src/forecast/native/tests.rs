@@ -192,12 +192,15 @@ fn the_loss_and_its_slopes_by_hand() {
     }
 }
 
-/// Whole runs: twelve epochs with dropout through each engine on two threads (each
-/// batch in two shards), from the same seed, end at the same model (up to float
-/// rounding: both pass the same masks and batches).
-#[test]
-fn a_run_trains_the_model_autodiff_trains() {
-    use crate::forecast::fit::{Engine, Plan, fit_with};
+/// The train module's tiny shop with dropout: its settings, features, the 44 training
+/// windows (one batch of 64, two shards of 22 on two threads) and the held-out ones.
+fn tiny_run() -> (
+    ModelConfig,
+    TrainingConfig,
+    Features,
+    Vec<Sample>,
+    Vec<Sample>,
+) {
     use crate::forecast::{covariates, dataset, scaler::LogMinMax, train::tests};
     let history = tests::tiny_history();
     let (model, training) = tests::tiny_config();
@@ -207,7 +210,7 @@ fn a_run_trains_the_model_autodiff_trains() {
     };
     let training = TrainingConfig {
         max_epochs: 12,
-        batch_size: 64, // the 44 windows in one batch, two shards of 22 (fit::shards)
+        batch_size: 64,
         ..training
     };
     let scaler = LogMinMax::fit(history.units.iter().copied());
@@ -216,17 +219,75 @@ fn a_run_trains_the_model_autodiff_trains() {
     let t = history.months.len();
     let samples = features.training_samples(&history, model.lags, t - 2, 0, 0.0);
     let valid = features.holdout_samples(&history, model.lags, t - 1, 0.0);
+    (model, training, features, samples, valid)
+}
+
+fn widths_of(model: &ModelConfig, features: &Features) -> Widths {
+    Widths {
+        lags: model.lags,
+        past: features.past_width(),
+        future: features.future_width(),
+        statics: features.static_width(),
+        quantiles: model.quantiles.len(),
+    }
+}
+
+/// A shard that fails (an error in one, a panic in the other) fails the step on two
+/// threads, without hanging at the step's barriers and without moving a weight.
+#[test]
+fn a_failing_shard_fails_the_step_and_moves_no_weight() {
+    let (model, training, features, mut samples, _) = tiny_run();
+    let widths = widths_of(&model, &features);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let masks = Masks {
+        probability: model.dropout,
+        seed: 1,
+        step: 0,
+    };
+    let initial = Tide::seeded(&model, widths, &Device::flex(), 5);
+    let layout = Layout::new(&model, widths);
+    let before = layout.read(&initial).unwrap();
+    let trainer = |quantiles: &[f64]| {
+        let loss = Loss::new(quantiles, &vec![1.0; quantiles.len()]);
+        Trainer::new(initial.clone(), &model, widths, &training, loss).unwrap()
+    };
+    pool.install(|| {
+        // Both shards refuse a loss with the wrong number of quantiles.
+        let mut wrong = trainer(&[0.1, 0.5]);
+        let error = wrong.step(&features, &samples, masks, 1e-2).unwrap_err();
+        assert!(error.to_string().contains("widths"), "{error}");
+        assert_eq!(layout.read(&wrong.model()).unwrap(), before);
+        // A product the features do not hold panics in the second shard only.
+        let mut trainer = trainer(&model.quantiles);
+        let last = samples.len() - 1;
+        samples[last].product = u32::MAX;
+        let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            trainer.step(&features, &samples, masks, 1e-2)
+        }));
+        assert!(step.is_err(), "the shard's panic reaches the caller");
+        assert_eq!(layout.read(&trainer.model()).unwrap(), before);
+        // The same trainer steps on good windows: a moved weight shows the test can see one.
+        samples[last].product = 0;
+        trainer.step(&features, &samples, masks, 1e-2).unwrap();
+        assert_ne!(layout.read(&trainer.model()).unwrap(), before);
+    });
+}
+
+/// Whole runs: twelve epochs with dropout through each engine on two threads (each
+/// batch in two shards), from the same seed, end at the same model (up to float
+/// rounding: both pass the same masks and batches).
+#[test]
+fn a_run_trains_the_model_autodiff_trains() {
+    use crate::forecast::fit::{Engine, Plan, fit_with};
+    let (model, training, features, samples, valid) = tiny_run();
     let plan = Plan {
         features: &features,
         samples: &samples,
         validation: Some(&valid),
-        widths: Widths {
-            lags: model.lags,
-            past: features.past_width(),
-            future: features.future_width(),
-            statics: features.static_width(),
-            quantiles: model.quantiles.len(),
-        },
+        widths: widths_of(&model, &features),
         model: &model,
         training: &training,
         epochs: training.max_epochs,
