@@ -55,11 +55,11 @@ fn main() -> anyhow::Result<()> {
                 });
                 std::hint::black_box(read);
                 let started = std::time::Instant::now();
-                adam.step(1e-3, &mut params, &mut grads, &segments);
+                adam.step(1e-3, &mut params, &mut grads, &segments)?;
                 timed += started.elapsed().as_secs_f64();
             }
-            timed / steps as f64 * 1e6
-        });
+            Ok::<f64, anyhow::Error>(timed / steps as f64 * 1e6)
+        })?;
         println!("threads {n}: {micros:.1} µs a step ({at} weights, gradients of {n} shard(s))");
     }
     Ok(())

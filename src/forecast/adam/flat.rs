@@ -2,7 +2,7 @@
 //! (`forecast::native`), the same update as [`super::Adam`], spread over the workers.
 
 use super::{Factors, sum_of_squares};
-use crate::forecast::workers::{Phased, SpinBarrier};
+use crate::forecast::workers::{Phased, lockstep};
 
 /// The same update for parameters kept in one flat buffer (the CPU training step's,
 /// `native`): `segments` are the parameter tensors, in order, each clipped on its own.
@@ -43,24 +43,31 @@ impl FlatAdam {
         params: &mut [f32],
         parts: &mut [Vec<f32>],
         segments: &[std::ops::Range<usize>],
-    ) {
+    ) -> anyhow::Result<()> {
         let workers = rayon::current_num_threads();
         let Some(step) = self.phases(lr, params, parts, segments, workers) else {
-            return;
+            return Ok(());
         };
-        let barrier = SpinBarrier::new(workers);
-        rayon::broadcast(|context| {
-            // SAFETY: every worker of the pool runs this once, with its own index, and
-            // the barrier separates the phases.
-            unsafe { step.sum(context.index()) };
-            barrier.wait();
-            unsafe { step.apply(context.index()) };
-        });
+        // SAFETY: `lockstep` runs each phase once per worker index, all workers at once,
+        // with a barrier between the phases.
+        let sum = |w| {
+            unsafe { step.sum(w) };
+            Ok(())
+        };
+        let apply = |w| {
+            unsafe { step.apply(w) };
+            Ok(())
+        };
+        lockstep(workers, &[&sum, &apply])?;
+        step.finish();
+        Ok(())
     }
 
     /// Starts a step shared by `workers` workers: each must call [`Step::sum`] with its
-    /// index, then all wait at a barrier, then each calls [`Step::apply`]. `None` when
-    /// there is no gradient. The buffers stay borrowed until the step is dropped.
+    /// index, then all wait at a barrier, then each calls [`Step::apply`]; then
+    /// [`Step::finish`] counts the step (a step dropped unfinished leaves Adam's step count
+    /// as it was). `None` when there is no gradient. The buffers stay borrowed until the
+    /// step is finished or dropped.
     pub fn phases<'a>(
         &'a mut self,
         lr: f64,
@@ -81,7 +88,6 @@ impl FlatAdam {
         if parts.is_empty() {
             return None;
         }
-        self.time += 1;
         self.first.resize(len, 0.0);
         self.second.resize(len, 0.0);
         let pieces = pieces(segments);
@@ -91,7 +97,8 @@ impl FlatAdam {
             groups: groups(&pieces, workers.max(1)),
             pieces,
             segments: segments.len(),
-            factors: Factors::at(self.time, lr as f32, self.weight_decay, self.clip_norm),
+            factors: Factors::at(self.time + 1, lr as f32, self.weight_decay, self.clip_norm),
+            time: &mut self.time,
             params: Phased::new(params),
             parts: parts.iter_mut().map(|p| Phased::new(p)).collect(),
             first: Phased::new(&mut self.first),
@@ -115,9 +122,16 @@ pub struct Step<'a> {
     second: Phased<'a>,
     /// Each piece's sum of squares of its summed gradient.
     squares: Phased<'a>,
+    /// Adam's step count, moved on by [`Step::finish`].
+    time: &'a mut i32,
 }
 
 impl Step<'_> {
+    /// Counts the step, once every worker has applied it.
+    pub fn finish(self) {
+        *self.time += 1;
+    }
+
     /// The weights, to read (the shards' phase, before [`Step::sum`]).
     ///
     /// # Safety
@@ -321,7 +335,7 @@ mod tests {
                 for step in 0..3 {
                     let s = step as f32;
                     let mut parts = vec![wave(s), wave(s + 1.0), wave(s + 2.0)];
-                    adam.step(1e-2, &mut params, &mut parts, &segments);
+                    adam.step(1e-2, &mut params, &mut parts, &segments).unwrap();
                 }
                 params
             })

@@ -22,13 +22,12 @@ use super::dataset::{BatchValues, Features, Sample};
 use super::dropout::Dropout;
 use super::fit::shards;
 use super::tide::{Tide, Widths};
-use super::workers::SpinBarrier;
+use super::workers::lockstep;
 use crate::config::{ModelConfig, TrainingConfig};
 use anyhow::{Result, bail};
 use kernels::{block_backward, block_forward, linear, linear_grads};
 pub use layout::{Layout, supports};
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 /// The training loss's constants, in `f32` as burn's tensors hold them.
 pub struct Loss {
@@ -271,64 +270,56 @@ impl Trainer {
         }
         let (layout, loss) = (&self.layout, &self.loss);
         let lags = layout.widths.lags;
+        // Only the shards' workers take part, so idle workers of a large pool sleep; the
+        // optimizer's pieces are fixed, so its result does not depend on how many share it.
         let Some(optimizer) = self.optimizer.phases(
             lr,
             &mut self.params,
             &mut self.grads[..n],
             &layout.segments,
-            workers,
+            n,
         ) else {
-            bail!("an empty batch");
+            return Ok(0.0);
         };
         // One dispatch a step: shard k on worker k (its gradient buffer stays in that
-        // core's cache), then the optimizer's two phases, the three separated by spinning
-        // barriers rather than rayon hand-offs.
-        let failed = AtomicBool::new(false);
-        let barrier = SpinBarrier::new(workers);
-        let values = rayon::broadcast(|context| {
-            let me = context.index();
-            let value = parts.get(me).map(|rows| {
-                let value = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    let part = &batch[rows.clone()];
-                    let values = features.batch_values(part, lags);
-                    let mut dropout = Dropout::new(probability, seed, step, rows.start, part.len());
-                    // SAFETY: the shards' phase: every worker reads the weights and worker
-                    // `me` alone writes shard `me`'s gradient.
-                    let (params, grads) = unsafe { (optimizer.params(), optimizer.part(me)) };
-                    shard_gradient(
-                        layout,
-                        params,
-                        values,
-                        loss,
-                        batch.len(),
-                        &mut dropout,
-                        grads,
-                    )
-                }));
-                if !matches!(value, Ok(Ok(_))) {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                value
-            });
-            barrier.wait();
-            // Every worker reads the flag after the same barrier, so all take one branch.
-            if !failed.load(Ordering::Relaxed) {
-                // SAFETY: each worker once, with its own index, the phases separated by
-                // the barrier (`Step::sum`, `Step::apply`).
-                unsafe { optimizer.sum(me) };
-                barrier.wait();
-                unsafe { optimizer.apply(me) };
-            }
-            value
-        });
-        let mut total = 0.0;
-        for value in values.into_iter().flatten() {
-            match value {
-                Ok(value) => total += value?,
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        Ok(total)
+        // core's cache), then the optimizer's two phases, in lockstep.
+        let values: Vec<Mutex<f64>> = (0..n).map(|_| Mutex::new(0.0)).collect();
+        let shard = |me: usize| -> Result<()> {
+            let rows = parts[me].clone();
+            let part = &batch[rows.clone()];
+            let values_in = features.batch_values(part, lags);
+            let mut dropout = Dropout::new(probability, seed, step, rows.start, part.len());
+            // SAFETY: the shards' phase: every worker reads the weights and worker `me`
+            // alone writes shard `me`'s gradient.
+            let (params, grads) = unsafe { (optimizer.params(), optimizer.part(me)) };
+            let value = shard_gradient(
+                layout,
+                params,
+                values_in,
+                loss,
+                batch.len(),
+                &mut dropout,
+                grads,
+            )?;
+            *values[me].lock().unwrap_or_else(|e| e.into_inner()) = value;
+            Ok(())
+        };
+        // SAFETY: each phase once per worker index, all at once, barriers between.
+        let sum = |me| {
+            unsafe { optimizer.sum(me) };
+            Ok(())
+        };
+        let apply = |me| {
+            unsafe { optimizer.apply(me) };
+            Ok(())
+        };
+        lockstep(n, &[&shard, &sum, &apply])?;
+        optimizer.finish();
+        // The batch's loss: the shards' shares added in shard order.
+        Ok(values
+            .into_iter()
+            .map(|v| v.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .sum())
     }
 
     /// The current weights as a burn model on the plain device, for validation,

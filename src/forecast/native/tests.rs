@@ -232,47 +232,105 @@ fn widths_of(model: &ModelConfig, features: &Features) -> Widths {
     }
 }
 
-/// A shard that fails (an error in one, a panic in the other) fails the step on two
-/// threads, without hanging at the step's barriers and without moving a weight.
+/// Runs `test` on its own thread and fails if it has not finished within a minute: a
+/// step whose workers wait for each other for ever fails instead of hanging the suite.
+fn within_a_minute(test: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        test();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(()) => runner.join().unwrap(),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(runner.join().unwrap_err())
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("the step hung"),
+    }
+}
+
+fn masks(step: u64) -> Masks {
+    Masks {
+        probability: 0.3,
+        seed: 1,
+        step,
+    }
+}
+
+/// A shard that fails (an error in both, a panic in one) fails the step on two threads,
+/// without hanging at the step's barriers, without moving a weight and without counting
+/// the step: the next good step is a fresh trainer's first, bit for bit.
 #[test]
 fn a_failing_shard_fails_the_step_and_moves_no_weight() {
-    let (model, training, features, mut samples, _) = tiny_run();
-    let widths = widths_of(&model, &features);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(2)
-        .build()
-        .unwrap();
-    let masks = Masks {
-        probability: model.dropout,
-        seed: 1,
-        step: 0,
-    };
-    let initial = Tide::seeded(&model, widths, &Device::flex(), 5);
-    let layout = Layout::new(&model, widths);
-    let before = layout.read(&initial).unwrap();
-    let trainer = |quantiles: &[f64]| {
-        let loss = Loss::new(quantiles, &vec![1.0; quantiles.len()]);
-        Trainer::new(initial.clone(), &model, widths, &training, loss).unwrap()
-    };
-    pool.install(|| {
-        // Both shards refuse a loss with the wrong number of quantiles.
-        let mut wrong = trainer(&[0.1, 0.5]);
-        let error = wrong.step(&features, &samples, masks, 1e-2).unwrap_err();
-        assert!(error.to_string().contains("widths"), "{error}");
-        assert_eq!(layout.read(&wrong.model()).unwrap(), before);
-        // A product the features do not hold panics in the second shard only.
-        let mut trainer = trainer(&model.quantiles);
-        let last = samples.len() - 1;
-        samples[last].product = u32::MAX;
-        let step = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            trainer.step(&features, &samples, masks, 1e-2)
-        }));
-        assert!(step.is_err(), "the shard's panic reaches the caller");
-        assert_eq!(layout.read(&trainer.model()).unwrap(), before);
-        // The same trainer steps on good windows: a moved weight shows the test can see one.
-        samples[last].product = 0;
-        trainer.step(&features, &samples, masks, 1e-2).unwrap();
-        assert_ne!(layout.read(&trainer.model()).unwrap(), before);
+    within_a_minute(|| {
+        let (model, training, features, mut samples, _) = tiny_run();
+        let widths = widths_of(&model, &features);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let initial = Tide::seeded(&model, widths, &Device::flex(), 5);
+        let layout = Layout::new(&model, widths);
+        let before = layout.read(&initial).unwrap();
+        let trainer = |quantiles: &[f64]| {
+            let loss = Loss::new(quantiles, &vec![1.0; quantiles.len()]);
+            Trainer::new(initial.clone(), &model, widths, &training, loss).unwrap()
+        };
+        pool.install(|| {
+            let mut fresh = trainer(&model.quantiles);
+            fresh.step(&features, &samples, masks(0), 1e-2).unwrap();
+            let once = layout.read(&fresh.model()).unwrap();
+            assert_ne!(once, before, "a step moves the weights");
+            // Both shards refuse a loss with the wrong number of quantiles.
+            let mut wrong = trainer(&[0.1, 0.5]);
+            let error = wrong.step(&features, &samples, masks(0), 1e-2).unwrap_err();
+            assert!(error.to_string().contains("widths"), "{error}");
+            assert_eq!(layout.read(&wrong.model()).unwrap(), before);
+            // A product the features do not hold panics in the second shard only.
+            let mut trainer = trainer(&model.quantiles);
+            let last = samples.len() - 1;
+            let product = samples[last].product;
+            samples[last].product = u32::MAX;
+            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                trainer.step(&features, &samples, masks(0), 1e-2)
+            }));
+            assert!(step.is_err(), "the shard's panic reaches the caller");
+            assert_eq!(layout.read(&trainer.model()).unwrap(), before);
+            samples[last].product = product;
+            trainer.step(&features, &samples, masks(0), 1e-2).unwrap();
+            assert_eq!(layout.read(&trainer.model()).unwrap(), once);
+        });
+    });
+}
+
+/// Two, three and four threads split the 44 windows into the same two shards; the idle
+/// workers stay out, and the optimizer's fixed pieces give the same weights bit for bit.
+#[test]
+fn idle_workers_change_nothing() {
+    within_a_minute(|| {
+        let (model, training, features, samples, _) = tiny_run();
+        let widths = widths_of(&model, &features);
+        let initial = Tide::seeded(&model, widths, &Device::flex(), 5);
+        let layout = Layout::new(&model, widths);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let loss = Loss::new(&model.quantiles, &vec![1.0; model.quantiles.len()]);
+                let mut trainer =
+                    Trainer::new(initial.clone(), &model, widths, &training, loss).unwrap();
+                let losses: Vec<f64> = (0..3)
+                    .map(|k| trainer.step(&features, &samples, masks(k), 1e-2).unwrap())
+                    .collect();
+                (losses, layout.read(&trainer.model()).unwrap())
+            })
+        };
+        assert_eq!(shards(samples.len(), 4).len(), 2);
+        let two = run(2);
+        assert_eq!(two, run(3));
+        assert_eq!(two, run(4));
     });
 }
 
