@@ -145,6 +145,18 @@ impl Features {
         }
     }
 
+    /// The widths of the network that reads these features with `model`'s lags and
+    /// quantiles.
+    pub fn widths(&self, model: &crate::config::ModelConfig) -> super::tide::Widths {
+        super::tide::Widths {
+            lags: model.lags,
+            past: self.past_width(),
+            future: self.future_width(),
+            statics: self.static_width(),
+            quantiles: model.quantiles.len(),
+        }
+    }
+
     pub fn past_width(&self) -> usize {
         self.optional().past_width()
     }

@@ -247,7 +247,6 @@ fn train_on(
 }
 
 struct PhaseOne {
-    widths: Widths,
     run: Fitted,
     validation: Evaluation,
     baselines: Vec<BaselineEvaluation>,
@@ -283,13 +282,7 @@ fn phase_one(
         )
         .into());
     }
-    let widths = Widths {
-        lags,
-        past: features.past_width(),
-        future: features.future_width(),
-        statics: features.static_width(),
-        quantiles: model.quantiles.len(),
-    };
+    let widths = features.widths(model);
     let plan = Plan {
         features: &features,
         samples: &train,
@@ -321,7 +314,6 @@ fn phase_one(
         None
     };
     Ok(PhaseOne {
-        widths,
         run,
         validation,
         baselines,
@@ -389,10 +381,7 @@ fn phase_two(
         training.ewm_span,
         covariates::Optional::of(model),
     );
-    let widths = Widths {
-        statics: features.static_width(),
-        ..one.widths
-    };
+    let widths = features.widths(model);
     let train = features.training_samples(
         history,
         model.lags,

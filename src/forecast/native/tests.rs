@@ -222,16 +222,6 @@ fn tiny_run() -> (
     (model, training, features, samples, valid)
 }
 
-fn widths_of(model: &ModelConfig, features: &Features) -> Widths {
-    Widths {
-        lags: model.lags,
-        past: features.past_width(),
-        future: features.future_width(),
-        statics: features.static_width(),
-        quantiles: model.quantiles.len(),
-    }
-}
-
 /// Runs `test` on its own thread and fails if it has not finished within a minute: a
 /// step whose workers wait for each other for ever fails instead of hanging the suite.
 fn within_a_minute(test: impl FnOnce() + Send + 'static) {
@@ -264,7 +254,7 @@ fn masks(step: u64) -> Masks {
 fn a_failing_shard_fails_the_step_and_moves_no_weight() {
     within_a_minute(|| {
         let (model, training, features, mut samples, _) = tiny_run();
-        let widths = widths_of(&model, &features);
+        let widths = features.widths(&model);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
@@ -309,7 +299,7 @@ fn a_failing_shard_fails_the_step_and_moves_no_weight() {
 fn idle_workers_change_nothing() {
     within_a_minute(|| {
         let (model, training, features, samples, _) = tiny_run();
-        let widths = widths_of(&model, &features);
+        let widths = features.widths(&model);
         let initial = Tide::seeded(&model, widths, &Device::flex(), 5);
         let layout = Layout::new(&model, widths);
         let run = |threads: usize| {
@@ -345,7 +335,7 @@ fn a_run_trains_the_model_autodiff_trains() {
         features: &features,
         samples: &samples,
         validation: Some(&valid),
-        widths: widths_of(&model, &features),
+        widths: features.widths(&model),
         model: &model,
         training: &training,
         epochs: training.max_epochs,
